@@ -1,0 +1,1 @@
+"""One module per result target family; each is runnable as ``python -m assocmem.experiments.<name>``."""

@@ -1,0 +1,109 @@
+"""What every result target writes, and how its claims become a verdict.
+
+A result target ``results/<paper>/<target>`` writes four files:
+
+- ``<target>.png`` and ``<target>.pdf``: the figure, with its caption printed beneath it;
+- ``<target>.csv``: the tidy data the figure plots (one row per plotted point);
+- ``<target>.json``: metadata (paper, scale, parameters, seed, versions, device, wall time) and the
+  claims the target tests, each with the paper's value, ours, the tolerance and whether it held.
+
+The verdict is ``reproduced`` when every claim holds, ``not reproduced`` when none does, and
+``partly`` otherwise.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import textwrap
+from dataclasses import asdict, dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import pandas as pd
+
+from .files import atomic_write, write_csv, write_json
+
+VERDICTS = ("reproduced", "partly", "not reproduced")
+_PACKAGES = ("assocmem", "torch", "numpy", "pandas", "matplotlib", "seaborn", "networkx", "snakemake")
+
+
+@dataclass
+class Claim:
+    """One checkable statement of a paper.
+
+    ``tolerance`` states the threshold that decides ``passed`` (a project tolerance unless the paper
+    gives one); ``paper_value`` is the paper's number where it gives one.
+    """
+
+    id: str
+    statement: str
+    our_value: str
+    tolerance: str
+    passed: bool
+    paper_value: str | None = None
+
+
+def verdict(claims: list[Claim]) -> str:
+    """Combine claims into ``reproduced``, ``partly`` or ``not reproduced``."""
+    if not claims:
+        raise ValueError("a result target must test at least one claim")
+    n = sum(bool(c.passed) for c in claims)
+    return VERDICTS[0] if n == len(claims) else VERDICTS[2] if n == 0 else VERDICTS[1]
+
+
+def versions() -> dict[str, str]:
+    """Python, platform and package versions, and the git commit when run from a checkout."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        out["git_commit"] = commit.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        out["git_commit"] = "unknown"
+    return out
+
+
+def add_caption(fig, caption: str, width: int = 150) -> None:
+    """Print ``caption`` beneath the axes of ``fig`` so the PNG and PDF carry it."""
+    wrapped = textwrap.fill(caption, width=width)
+    n_lines = wrapped.count("\n") + 1
+    height = fig.get_figheight()
+    pad = 0.17 * n_lines + 0.2
+    fig.set_figheight(height + pad)
+    fig.subplots_adjust(bottom=(pad + 0.05 * height) / (height + pad))
+    fig.text(0.01, 0.01, wrapped, ha="left", va="bottom", fontsize=8, wrap=False)
+
+
+def write_target(prefix: Path | str, *, figure, table: pd.DataFrame, meta: dict) -> dict:
+    """Write ``<prefix>.{png,pdf,csv,json}``; return the metadata written.
+
+    ``meta`` must hold ``claims`` (a list of :class:`Claim`); the target name, the verdict and the
+    versions are added here.
+    """
+    prefix = Path(prefix)
+    claims = meta["claims"]
+    meta = {
+        **meta,
+        "target": prefix.name,
+        "claims": [asdict(c) for c in claims],
+        "verdict": verdict(claims),
+        "versions": meta.get("versions") or versions(),
+    }
+    paths = {ext: prefix.with_suffix(f".{ext}") for ext in ("png", "pdf", "csv", "json")}
+    for ext in ("png", "pdf"):
+        with atomic_write(paths[ext]) as tmp:
+            figure.savefig(tmp, format=ext, dpi=150 if ext == "png" else None)
+    write_csv(table, paths["csv"])
+    write_json(meta, paths["json"])
+    return meta
