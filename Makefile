@@ -1,0 +1,35 @@
+# The two commands of the README:
+#   make all    install into .venv (if needed) and run `snakemake all` at the configured (quick) scale
+#   make test   install into .venv (if needed) and run the test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= all
+BIN := $(VENV)/bin
+
+.PHONY: all test setup lint report clean-results
+
+all: setup
+	$(BIN)/snakemake --cores $(CORES) all
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+# torch is pinned to the CPU wheel on disk here; pyproject.toml keeps a loose range for users elsewhere.
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+lint: setup
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check .
+
+report: setup
+	$(BIN)/snakemake --report results/report.html
+
+clean-results:
+	rm -rf results logs .test/results .test/logs

@@ -1,0 +1,47 @@
+# Data preparation: offline mirror (checksum-verified) -> prepared files under resources/data/.
+
+
+rule prepare_images:
+    output:
+        "resources/data/{dataset}.pt",
+        "resources/data/{dataset}.json",
+    log:
+        "logs/data/{dataset}.log",
+    wildcard_constraints:
+        dataset="mnist|fashion_mnist|cifar10",
+    conda:
+        "../envs/assocmem.yaml"
+    params:
+        data=config["data"],
+    script:
+        "../scripts/prepare_data.py"
+
+
+rule prepare_word_association:
+    output:
+        "resources/data/word_association/{source}.csv.gz",
+        "resources/data/word_association/{source}.csv.json",
+    log:
+        "logs/data/word_association_{source}.log",
+    wildcard_constraints:
+        source="usf|eat",
+    conda:
+        "../envs/assocmem.yaml"
+    params:
+        data=config["data"],
+    script:
+        "../scripts/prepare_data.py"
+
+
+rule prepare_miyashita:
+    output:
+        "resources/data/miyashita.pt",
+        "resources/data/miyashita.json",
+    log:
+        "logs/data/miyashita.log",
+    conda:
+        "../envs/assocmem.yaml"
+    params:
+        miyashita=config["miyashita"],
+    script:
+        "../scripts/prepare_data.py"
