@@ -1,0 +1,64 @@
+"""The install surfaces agree: pyproject.toml, environment.yml, the Makefile, CI; entry points run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+CONDA_TO_PIP = {"pytorch": "torch", "snakemake-minimal": "snakemake"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ \[]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_agrees_with_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pip_names = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    conda_names = {CONDA_TO_PIP.get(_name(d), _name(d)) for d in conda} - {"python", "pip"}
+    assert conda_names == pip_names
+    assert {"-e ."} == set(next(d for d in env["dependencies"] if isinstance(d, dict))["pip"])
+
+
+def test_install_pins_cpu_torch_and_ci_runs_the_test_command():
+    makefile = (REPO / "Makefile").read_text()
+    assert "pip install --quiet torch==2.13.0" in makefile
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_data_cli_reports_missing_mirror_without_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "assocmem.data", "mnist", "--mirror", str(tmp_path), "--out", str(tmp_path / "m.pt")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode != 0
+    assert "missing from the mirror" in proc.stderr and "allow_download" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.pipeline
+def test_experiment_runs_without_snakemake(pipeline_run, test_config, tmp_path):
+    """The model entry point works from plain Python (as on a GPU machine without Snakemake)."""
+    data = pipeline_run / "resources" / "data" / "mnist.pt"
+    out = tmp_path / "runs.csv"
+    cmd = [sys.executable, "-m", "assocmem.experiments.mhn_image_retrieval", "--config",
+           str(REPO / "config" / "config.yaml"), str(test_config), "--device", "cpu"]
+    run = subprocess.run([*cmd, "run", "--dataset", "mnist", "--data", str(data), "--out", str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    fig = subprocess.run([*cmd, "figure", "--runs", str(out), "--out-prefix", str(tmp_path / "fig")],
+                         capture_output=True, text=True)
+    assert fig.returncode == 0, fig.stderr
+    assert (tmp_path / "fig.png").exists() and (tmp_path / "fig.json").exists()
+    bad = subprocess.run([*cmd[:-2], "--scale", "enormous", "run", "--dataset", "mnist", "--data", str(data),
+                          "--out", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "enormous" in bad.stderr
