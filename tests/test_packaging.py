@@ -51,7 +51,7 @@ def test_experiment_runs_without_snakemake(pipeline_run, test_config, tmp_path):
     data = pipeline_run / "resources" / "data" / "mnist.pt"
     out = tmp_path / "runs.csv"
     cmd = [sys.executable, "-m", "assocmem.experiments.mhn_image_retrieval", "--config",
-           str(REPO / "config" / "config.yaml"), str(test_config), "--device", "cpu"]
+           str(REPO / "config" / "config.yaml"), "--config", str(test_config), "--device", "cpu"]
     run = subprocess.run([*cmd, "run", "--dataset", "mnist", "--data", str(data), "--out", str(out)],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

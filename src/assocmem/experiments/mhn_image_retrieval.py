@@ -25,7 +25,6 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -37,6 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import config as _config
+from . import cli
 from .. import corruption, device as _device, dynamics
 from ..data import as_patterns, load_images
 from ..files import write_csv, write_json
@@ -329,10 +329,7 @@ def figure_from_runs(config: dict, runs: list[Path], out_prefix: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=f"python -m assocmem.experiments.{NAME}", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", nargs="+", default=["config/config.yaml"], help="YAML files, merged in order")
-    parser.add_argument("--scale", choices=["quick", "test", "paper"], help="override the configured scale")
-    parser.add_argument("--device", help="override the configured device (auto, cpu, cuda)")
+    parser = cli.parser(NAME, __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the retrieval grid on one prepared data set")
     p_run.add_argument("--dataset", required=True, choices=sorted(DATASET_NOTES))
@@ -343,16 +340,11 @@ def main(argv: list[str] | None = None) -> None:
     p_fig.add_argument("--runs", nargs="+", required=True, type=Path)
     p_fig.add_argument("--out-prefix", required=True, type=Path)
     args = parser.parse_args(argv)
-    overrides = {k: v for k, v in (("scale", args.scale), ("device", args.device)) if v}
-    try:
-        cfg = _config.load(args.config, overrides)
-    except _config.ConfigError as exc:
-        parser.exit(2, f"error: {exc}\n")
+    cfg = cli.load_config(parser, args)
     if args.command == "run":
         run_to_csv(cfg, args.dataset, args.data, args.out, args.threads)
     else:
-        meta = figure_from_runs(cfg, args.runs, args.out_prefix)
-        print(f"{meta['target']}: {meta['verdict']}")
+        cli.print_summary(figure_from_runs(cfg, args.runs, args.out_prefix))
 
 
 if __name__ == "__main__":
