@@ -18,6 +18,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/mhn.smk"
+include: "workflow/rules/cdam.smk"
 include: "workflow/rules/report.smk"
 
 
