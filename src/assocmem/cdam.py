@@ -1,6 +1,6 @@
 """Correlated Dense Associative Memory (CDAM; Burns, ICML 2024) as pure, batched tensor functions.
 
-Conventions (see ``/work/shared/papers/cdam.md``):
+Conventions (see ``shared/papers/cdam.md`` (beside the repository)):
 
 - **Memories are rows.** ``Xi`` has shape ``(p, n)``: row ``mu`` is memory ``xi_mu``. The paper
   stores them as the columns of an ``n x p`` matrix; ours is its transpose, matching the rest of
