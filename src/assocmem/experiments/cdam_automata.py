@@ -18,7 +18,6 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import cli
 from .. import cdam
 from .. import config as _config
 from .. import device as _device
@@ -192,23 +192,15 @@ def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> di
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=f"python -m assocmem.experiments.{NAME}", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", nargs="+", default=["config/config.yaml"], help="YAML files, merged in order")
-    parser.add_argument("--scale", choices=["quick", "test", "paper"], help="override the configured scale")
+    parser = cli.parser(NAME, __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the experiment and write the figure, table and metadata")
     p_run.add_argument("--out-prefix", type=Path, default=Path("results") / PAPER_KEY / TARGET)
     p_run.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
-    overrides = {"scale": args.scale} if args.scale else {}
-    try:
-        cfg = _config.load(args.config, overrides)
-    except _config.ConfigError as exc:
-        parser.exit(2, f"error: {exc}\n")
+    cfg = cli.load_config(parser, args)
     meta = run_target(cfg, args.out_prefix, args.threads)
-    print(f"{meta['target']}: {meta['verdict']}")
-    for c in meta["claims"]:
-        print(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['id']}: {c['our_value']}")
+    cli.print_summary(meta)
 
 
 if __name__ == "__main__":
