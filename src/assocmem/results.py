@@ -107,3 +107,23 @@ def write_target(prefix: Path | str, *, figure, table: pd.DataFrame, meta: dict)
     write_csv(table, paths["csv"])
     write_json(meta, paths["json"])
     return meta
+
+
+def target_meta(config: dict, *, paper: str, paper_key: str, params: dict, device, dtype, caption: str,
+                claims: list[Claim], started: float, run_wall_s: float | None = None, **extra) -> dict:
+    """The metadata every target records, plus experiment-specific ``extra`` fields.
+
+    ``started`` is the ``time.perf_counter()`` reading when the target began; the wall time is
+    measured up to this call. Pass the result to :func:`write_target`.
+    """
+    import time
+
+    from .device import describe
+
+    meta = dict(paper=paper, paper_key=paper_key, scale=config["scale"], seed=config["seed"],
+                parameters=params, device=describe(device) if not isinstance(device, str) else device,
+                dtype=str(dtype), caption=caption, claims=claims, **extra)
+    if run_wall_s is not None:
+        meta["run_wall_time_s"] = round(run_wall_s, 2)
+    meta["wall_time_s"] = round(time.perf_counter() - started, 2)
+    return meta
