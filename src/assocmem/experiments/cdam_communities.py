@@ -27,7 +27,7 @@ from . import cli
 from .. import cdam
 from .. import config as _config
 from .. import device as _device
-from ..results import Claim, add_caption, verdict, write_target
+from ..results import Claim, add_caption, target_meta, verdict, write_target
 
 NAME = "cdam_communities"
 TARGET = "fig_cdam_communities"
@@ -232,26 +232,18 @@ def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> di
     v = verdict(claims)
     cap = caption(params, config["scale"], v, _device.describe(dev))
     fig = make_figure(table, example, cap)
-    meta = dict(
-        paper=PAPER, paper_key=PAPER_KEY, scale=config["scale"], seed=config["seed"], parameters=params,
-        kappa=params["kappa"], data="networkx karate_club_graph and tutte_graph; synthetic U[0,1] patterns",
-        device=_device.describe(dev), dtype=str(dtype), run_wall_time_s=round(run_wall, 2), caption=cap,
-        substitutions="none", claims=claims,
+    meta = target_meta(
+        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
+        claims=claims, started=t0, run_wall_s=run_wall,
+        kappa=params["kappa"],
+        data="networkx karate_club_graph and tutte_graph; synthetic U[0,1] patterns",
+        substitutions="none",
     )
-    meta["wall_time_s"] = time.perf_counter() - t0
     return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(NAME, __doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="run the experiment and write the figure, table and metadata")
-    p_run.add_argument("--out-prefix", type=Path, default=Path("results") / PAPER_KEY / TARGET)
-    p_run.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    cfg = cli.load_config(parser, args)
-    meta = run_target(cfg, args.out_prefix, args.threads)
-    cli.print_summary(meta)
+    cli.target_main(NAME, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from .. import cdam
 from .. import config as _config
 from .. import device as _device
 from ..data import as_patterns, load_images
-from ..results import Claim, add_caption, verdict, write_target
+from ..results import Claim, add_caption, target_meta, verdict, write_target
 
 NAME = "cdam_image_retrieval"
 TARGET = "fig_cdam_image_retrieval"
@@ -204,37 +204,19 @@ def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | N
     v = verdict(claims)
     cap = caption(params, dataset, config["scale"], v, _device.describe(dev))
     fig = make_figure(table, _examples(images, params, config["seed"]), cap)
-    meta = dict(
-        paper=PAPER,
-        paper_key=PAPER_KEY,
-        scale=config["scale"],
-        seed=config["seed"],
-        parameters=params,
+    meta = target_meta(
+        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
+        claims=claims, started=t0, run_wall_s=run_wall,
         kappa=params["kappa"],
         data=str(data_path),
         datasets={dataset: DATASET_NOTES.get(dataset, dataset)},
-        device=_device.describe(dev),
-        dtype=str(dtype),
-        run_wall_time_s=round(run_wall, 2),
-        caption=cap,
         substitutions="none" if dataset == "fashion_mnist" else f"{dataset} instead of Fashion-MNIST (beyond the paper)",
-        claims=claims,
     )
-    meta["wall_time_s"] = time.perf_counter() - t0
     return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(NAME, __doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="run the experiment and write the figure, table and metadata")
-    p_run.add_argument("--data", type=Path, default=Path("resources/data/fashion_mnist.pt"))
-    p_run.add_argument("--out-prefix", type=Path, default=Path("results") / PAPER_KEY / TARGET)
-    p_run.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    cfg = cli.load_config(parser, args)
-    meta = run_target(cfg, args.data, args.out_prefix, args.threads)
-    cli.print_summary(meta)
+    cli.target_main(NAME, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, data_default="resources/data/fashion_mnist.pt", argv=argv)
 
 
 if __name__ == "__main__":

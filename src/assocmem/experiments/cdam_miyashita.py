@@ -32,7 +32,7 @@ from .. import cdam
 from .. import config as _config
 from .. import device as _device
 from ..data import load_tensors, sequence_distance
-from ..results import Claim, add_caption, verdict, write_target
+from ..results import Claim, add_caption, target_meta, verdict, write_target
 from .cdam_antihebbian_range import recall_range
 
 NAME = "cdam_miyashita"
@@ -204,39 +204,21 @@ def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | N
     v = verdict(claims)
     cap = caption(params, patterns.shape[0], patterns.shape[1], config["scale"], v, _device.describe(dev))
     fig = make_figure(table, cap)
-    meta = dict(
-        paper=PAPER,
-        paper_key=PAPER_KEY,
-        scale=config["scale"],
-        seed=config["seed"],
-        parameters=params,
+    meta = target_meta(
+        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
+        claims=claims, started=t0, run_wall_s=run_wall,
         kappa=params["kappa"],
         data=str(data_path),
         n_stimuli=int(patterns.shape[0]),
         n_neurons=int(patterns.shape[1]),
-        device=_device.describe(dev),
-        dtype=str(dtype),
-        run_wall_time_s=round(run_wall, 2),
-        caption=cap,
         substitutions=("random U[0,1) patterns stand in for the fractal stimuli (as in the paper); monkey data not "
                        "available offline, only the reported ~5-position range is drawn"),
-        claims=claims,
     )
-    meta["wall_time_s"] = time.perf_counter() - t0
     return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(NAME, __doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="run the experiment and write the figure, table and metadata")
-    p_run.add_argument("--data", type=Path, default=Path("resources/data/miyashita.pt"))
-    p_run.add_argument("--out-prefix", type=Path, default=Path("results") / PAPER_KEY / TARGET)
-    p_run.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    cfg = cli.load_config(parser, args)
-    meta = run_target(cfg, args.data, args.out_prefix, args.threads)
-    cli.print_summary(meta)
+    cli.target_main(NAME, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, data_default="resources/data/miyashita.pt", argv=argv)
 
 
 if __name__ == "__main__":
