@@ -174,10 +174,11 @@ def caption(params: dict, scale: str, verdict_text: str, device: str) -> str:
         f"beta = {params['beta']:g}, eta = {params['eta']:g}, kappa = {params['kappa']:g} (mean term; the author's code "
         f"uses 1), T = {params['steps']} steps; (a, h) in {{{sets}}}. Top: attractor matrices (correlation of the "
         f"final states reached from each cue), seed 0. Middle: state-memory correlation (cue x memory) after {snaps} steps (the paper's t counts from 1) for "
-        f"(a, h) = ({params['timecourse_setting'][0]:g}, {params['timecourse_setting'][1]:g}), seed 0. Bottom left: "
+        f"(a, h) = ({params['timecourse_setting'][0]:g}, {params['timecourse_setting'][1]:g}), seed 0. Third row left: "
         f"mean attractor correlation vs graph distance (lines: mean over seeds of the per-seed mean over pairs; "
         f"bands: sd over seeds; thin error bars: mean sd over pairs); crosses: the author's released values "
-        f"(single unseeded run). Bottom right: mean state activity over time. Device: {device}. "
+        f"(single unseeded run). Third row right: mean state activity over time. Bottom: the cycle as a ring, each memory "
+        f"coloured by its correlation with the final state of the run cued by memory 0 (circled), seed 0. Device: {device}. "
         f"Verdict: {verdict_text}."
     )
 
@@ -199,8 +200,8 @@ def make_figure(table: pd.DataFrame, first: dict, params: dict, caption_text: st
     S = len(settings)
     times = [t for t in params["snapshot_steps"] if t <= params["steps"]]
     ncol = max(S, len(times))
-    fig = plt.figure(figsize=(2.6 * ncol + 0.6, 8.6))
-    gs = fig.add_gridspec(3, ncol + 1, height_ratios=[1, 1, 1.25], width_ratios=[1] * ncol + [0.07])
+    fig = plt.figure(figsize=(2.6 * ncol + 0.6, 11.2))
+    gs = fig.add_gridspec(4, ncol + 1, height_ratios=[1, 1, 1.25, 1], width_ratios=[1] * ncol + [0.07])
     palette = sns.color_palette("colorblind", n_colors=S)
     for k, (a, h) in enumerate(settings):
         ax = fig.add_subplot(gs[0, k])
@@ -247,9 +248,28 @@ def make_figure(table: pd.DataFrame, first: dict, params: dict, caption_text: st
     ax2.set_title("mean activity (a + h = 1 gives the same curve)", fontsize=8)
     ax2.set_xlabel("step t")
     ax2.set_ylabel("mean state activity")
+    _cycle_panels(fig, gs, first["correlations"][-1, :, 0], settings)
     fig.tight_layout()
     add_caption(fig, caption_text)
     return fig
+
+
+def _cycle_panels(fig, gs, final_corr: torch.Tensor, settings: list[tuple]) -> None:
+    """Bottom row: the cycle drawn as a ring, each memory coloured by its correlation with the final
+    state of the run cued by memory 0 (seed 0), one ring per (a, h)."""
+    p = final_corr.shape[-1]
+    angle = 2 * np.pi * np.arange(p) / p
+    x, y = np.sin(angle), np.cos(angle)
+    for k, (a, h) in enumerate(settings):
+        ax = fig.add_subplot(gs[3, k])
+        ax.plot(np.append(x, x[0]), np.append(y, y[0]), color="0.7", lw=0.8, zorder=1)
+        sc = ax.scatter(x, y, c=final_corr[k].numpy(), cmap="RdBu_r", vmin=-1, vmax=1, s=38, edgecolors="0.3",
+                        linewidths=0.4, zorder=2)
+        ax.scatter(x[:1], y[:1], s=120, facecolors="none", edgecolors="k", linewidths=1.2, zorder=3)
+        ax.set_title(f"final state of cue 0, {_setting_label(a, h)}", fontsize=8)
+        ax.set_aspect("equal")
+        ax.axis("off")
+    fig.colorbar(sc, cax=fig.add_subplot(gs[3, -1]), label="Pearson r with memory")
 
 
 # ----------------------------------------------------------------------------- entry point
