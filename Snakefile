@@ -19,6 +19,10 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/mhn.smk"
 include: "workflow/rules/cdam.smk"
+include: "workflow/rules/savin.smk"
+include: "workflow/rules/khm.smk"
+include: "workflow/rules/capacity.smk"
+include: "workflow/rules/noise.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -349,6 +349,33 @@ def test_image_retrieval_claims_reproduce_at_test_scale(pipeline_run):
     assert meta["verdict"] == "reproduced" and "fashion_mnist" in meta["datasets"]
 
 
+def _beyond_table(small, auto):
+    """Scores of a = 0.1 and a = 1 on two data sets at P = 30 and 100."""
+    keys = [("mnist", 30), ("mnist", 100), ("cifar10", 30), ("cifar10", 100)]
+    return pd.DataFrame([dict(dataset=ds, n_stored=P, a=a, score=v, score_sd=0.0)
+                         for (ds, P), s, u in zip(keys, small, auto) for a, v in ((0.1, s), (1.0, u))])
+
+
+def test_image_retrieval_beyond_claims_can_fail():
+    from assocmem.experiments import cdam_image_retrieval_beyond as beyond
+
+    ok = beyond.evaluate_claims(_beyond_table([1.0, 0.95, 0.97, 0.92], [0.9, 0.8, 0.6, 0.4]))
+    assert all(c.passed for c in ok)
+    bad = {c.id: c.passed for c in beyond.evaluate_claims(_beyond_table([1.0, 0.85, 0.9, 0.9], [1.0, 0.9, 0.6, 0.4]))}
+    assert bad == {"small_a_at_least_auto": False, "small_a_identifies_nearly_all": False}
+
+
+@pytest.mark.pipeline
+def test_image_retrieval_beyond_runs_on_every_configured_set(pipeline_run):
+    prefix = pipeline_run / "results" / "cdam" / "fig_cdam_image_retrieval_beyond"
+    meta = json.loads(prefix.with_suffix(".json").read_text())
+    table = pd.read_csv(prefix.with_suffix(".csv"))
+    assert set(table["dataset"]) == set(meta["parameters"]["datasets"]) == {"mnist", "cifar10"}
+    assert {c["id"] for c in meta["claims"]} == {"small_a_at_least_auto", "small_a_identifies_nearly_all"}
+    # A claim beyond the paper: the verdict is whatever the data say, but a = 0.1 must identify most images.
+    assert table.loc[np.isclose(table["a"], 0.1), "score"].min() >= 0.8
+
+
 # ----------------------------------------------------------------------------- fig_cdam_communities (spec E3)
 
 
@@ -422,3 +449,21 @@ def test_automaton_claims_reproduce_at_test_scale(pipeline_run):
     failed = [c for c in meta["claims"] if not c["passed"]]
     assert not failed, failed
     assert meta["verdict"] == "reproduced"
+
+
+# ----------------------------------------------------------------------------- notebooks/cdam_explorer.ipynb
+
+
+def test_cdam_explorer_notebook_runs():
+    import nbformat
+    from nbclient import NotebookClient
+
+    from conftest import REPO
+
+    nb = nbformat.read(REPO / "notebooks" / "cdam_explorer.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3
+    assert any("34 memories" in o.get("text", "") for o in outputs)

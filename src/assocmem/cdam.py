@@ -200,3 +200,127 @@ def correlation_by_distance(attractors: torch.Tensor, dist: torch.Tensor, max_di
         means.append(vals.mean(-1) if vals.shape[-1] else torch.full(vals.shape[:-1], float("nan")))
         sds.append(vals.std(-1, unbiased=False) if vals.shape[-1] else torch.full(vals.shape[:-1], float("nan")))
     return torch.stack(means, -1), torch.stack(sds, -1), torch.tensor(counts)
+
+
+# ----------------------------------------------------------------------------- theory: the four modes
+
+# Mode codes of :func:`theory_modes` and :func:`classify_modes`.
+MODES = ("auto", "narrow", "wide", "quiescent")
+AUTO, NARROW, WIDE, QUIESCENT = range(4)
+
+
+def _settings(a, h, dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    a, h = (torch.as_tensor(v, dtype=dtype).reshape(-1) for v in (a, h))
+    S = max(a.numel(), h.numel())
+    a, h = (v.expand(S) if v.numel() == 1 else v for v in (a, h))
+    if a.numel() != h.numel():
+        raise ValueError("a and h must be scalars or 1-d of the same length")
+    return a, h
+
+
+def coupling_top_eigenvalue(M: torch.Tensor, a, h) -> torch.Tensor:
+    """Largest eigenvalue of ``K = a I + h M`` for every setting: ``a + max(h lambda_max(M), h lambda_min(M))``.
+
+    ``M`` must be symmetric (undirected graph); returns ``(S,)``.
+    """
+    M = M.to(torch.float64).cpu()
+    if not torch.allclose(M, M.T):
+        raise ValueError("the four-mode theory is derived for symmetric M (undirected graphs)")
+    lam = torch.linalg.eigvalsh(M)
+    a, h = _settings(a, h)
+    return a + torch.maximum(h * lam[-1], h * lam[0])
+
+
+def theory_modes(M: torch.Tensor, a, h) -> torch.Tensor:
+    """The four modes (*derived*, large n and argmax limit) for every setting and cue: ``(S, p)`` codes of :data:`MODES`.
+
+    In the large-n limit the state is ``sigma = sum_nu c_nu xi_nu`` and the softmax sees only ``c``
+    (see :func:`overlap_dynamics`); in the argmax limit a fixed point mixes memories ``w`` (a probability
+    vector) with equal coefficients ``c = K w = lambda`` on its support, so ``lambda = w^T K w``. Cued at
+    ``mu`` (target ``a e_mu + h M[mu]``):
+
+    - auto-association: ``a + h M[mu, mu] > max(0, max_{nu != mu} h M[mu, nu])`` -- the cue stays the argmax;
+    - quiescence: otherwise, if ``a <= 0`` and ``lambda_max(K) <= 0`` -- every fixed point has
+      ``lambda = w^T K w <= 0``: no memory keeps a positive overlap;
+    - narrow hetero-association: otherwise, if ``a > 0`` -- the mixture of the cue and its strongest
+      successor is a fixed point (its other neighbours get less than the mixture's own coefficient);
+    - wide hetero-association: otherwise (``a <= 0 < lambda_max(K)``) -- any small support is left for
+      its neighbours, and the state spreads over many graph steps.
+    """
+    a, h = _settings(a, h)
+    M64 = M.to(torch.float64).cpu()
+    p = M64.shape[0]
+    hM = h[:, None, None] * M64  # (S, p, p)
+    off = hM.masked_fill(torch.eye(p, dtype=torch.bool), float("-inf")).amax(-1) if p > 1 else torch.zeros(len(a), p)
+    self_ = a[:, None] + torch.diagonal(hM, dim1=-2, dim2=-1)
+    lam = coupling_top_eigenvalue(M64, a, h)[:, None].expand(-1, p)
+    a_ = a[:, None].expand(-1, p)
+    modes = torch.full((len(a), p), WIDE, dtype=torch.long)
+    modes[a_ > 0] = NARROW
+    modes[(a_ <= 0) & (lam <= 0)] = QUIESCENT
+    modes[self_ > off.clamp_min(0.0)] = AUTO
+    return modes
+
+
+def overlap_dynamics(M: torch.Tensor, c0: torch.Tensor, a, h, *, beta_eff=None, eta: float = 0.1,
+                     kappa: float = 1.0, steps: int = 100) -> torch.Tensor:
+    """Large-n CDAM dynamics of the coefficients ``c`` of ``sigma = sum_nu c_nu xi_nu`` (*derived*).
+
+    For i.i.d. patterns with variance ``v`` per unit, ``xi_mu . sigma = n (mean(xi)^2 sum(c) + v c_mu) +
+    O(sqrt n)``; the first term is common to all memories, so the softmax sees ``beta n v c``. The update
+    becomes ``c <- c + eta * (K^T w - kappa / p - c)`` with ``K = a I + h M``, ``w = softmax(beta_eff * c)``
+    and ``beta_eff = beta * n * v``; ``beta_eff=None`` is the argmax limit (ties shared equally). The
+    Pearson correlation of the state with memory ``mu`` is ``c_mu / ||c||`` (:func:`overlap_correlations`).
+
+    ``c0`` is ``(C, p)`` (the cue ``xi_mu`` is ``e_mu``; uniform cue noise has no overlap in the limit);
+    ``a``, ``h`` (and ``beta_eff``) scalars or ``(S,)``. Returns the final coefficients ``(S, C, p)``.
+    """
+    a, h = _settings(a, h, c0.dtype)
+    S, (C, p) = len(a), c0.shape
+    Mt = M.to(c0.dtype)
+    if beta_eff is not None:
+        b = torch.as_tensor(beta_eff, dtype=c0.dtype).reshape(-1)
+        b = (b.expand(S) if b.numel() == 1 else b)[:, None, None]
+    c = c0[None].expand(S, C, p).clone()
+    for _ in range(steps):
+        if beta_eff is None:
+            top = c.amax(-1, keepdim=True)
+            w = (c >= top - 1e-12 * top.abs().clamp_min(1.0)).to(c.dtype)
+            w = w / w.sum(-1, keepdim=True)
+        else:
+            w = torch.softmax(b * c, dim=-1)
+        target = a[:, None, None] * w + h[:, None, None] * (w @ Mt)  # row form of K^T w
+        c = c + eta * (target - kappa / p - c)
+    return c
+
+
+def overlap_correlations(c: torch.Tensor) -> torch.Tensor:
+    """Large-n Pearson correlation ``c_mu / ||c||`` of the state with every memory (centred i.i.d. patterns)."""
+    return c / c.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def classify_modes(corr: torch.Tensor, dist: torch.Tensor, *, threshold: float = 0.2,
+                   margin: float = 0.1) -> torch.Tensor:
+    """Mode of every run from the final correlations ``corr`` ``(..., C, p)`` of its state with the memories.
+
+    Run ``c`` was cued with memory ``c``; ``dist`` is the ``(p, p)`` graph distance. The *recalled set* is
+    the memories whose correlation is within ``margin`` of the largest (in the argmax limit, the support of
+    the fixed-point mixture, whose coefficients are equal). Rules, in order: **quiescent** if no memory
+    correlates above ``threshold``; **auto** if the recalled set is the cue alone; **narrow** if it holds
+    the cue and lies within the cue's closed neighbourhood (graph distance <= 1); **wide** otherwise (it
+    reaches >= 2 steps, or the cue has dropped out of it: the self-inhibition of ``a < 0``). Returns
+    codes of :data:`MODES` ``(..., C)``.
+    """
+    C = corr.shape[-2]
+    idx = torch.arange(C, device=corr.device)
+    cue = corr[..., idx, idx]
+    others = corr.clone()
+    others[..., idx, idx] = float("-inf")
+    d = dist[:C].to(corr.device)  # (C, p)
+    recalled = corr >= corr.amax(-1, keepdim=True) - margin
+    far = (d > 1) | (d < 0)
+    modes = torch.full(corr.shape[:-1], WIDE, dtype=torch.long, device=corr.device)
+    modes[~(recalled & far).any(-1) & recalled[..., idx, idx]] = NARROW
+    modes[cue - others.amax(-1) >= margin] = AUTO
+    modes[corr.amax(-1) <= threshold] = QUIESCENT
+    return modes.cpu()

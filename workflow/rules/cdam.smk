@@ -81,6 +81,36 @@ rule fig_cdam_image_retrieval:
         "../scripts/cdam_image_retrieval.py"
 
 
+RESULT_TARGETS.append(("cdam", "fig_cdam_image_retrieval_beyond"))
+
+
+rule fig_cdam_image_retrieval_beyond:
+    input:
+        data=lambda wildcards: expand(
+            "resources/data/{dataset}.pt",
+            dataset=experiment_params("cdam_image_retrieval_beyond")["datasets"],
+        ),
+    output:
+        png=report(
+            "results/cdam/fig_cdam_image_retrieval_beyond.png",
+            caption="../report/fig_cdam_image_retrieval_beyond.rst",
+            category="Burns 2024 (CDAM)",
+        ),
+        pdf="results/cdam/fig_cdam_image_retrieval_beyond.pdf",
+        csv="results/cdam/fig_cdam_image_retrieval_beyond.csv",
+        json="results/cdam/fig_cdam_image_retrieval_beyond.json",
+    log:
+        "logs/cdam/fig_cdam_image_retrieval_beyond.log",
+    conda:
+        "../envs/assocmem.yaml"
+    # Snakemake caps this at --cores.
+    threads: 4
+    params:
+        experiment=lambda wildcards: experiment_params("cdam_image_retrieval_beyond"),
+    script:
+        "../scripts/cdam_image_retrieval_beyond.py"
+
+
 RESULT_TARGETS.append(("cdam", "fig_cdam_communities"))
 
 
@@ -127,3 +157,83 @@ rule fig_cdam_automata:
         experiment=lambda wildcards: experiment_params("cdam_automata"),
     script:
         "../scripts/cdam_automata.py"
+
+
+RESULT_TARGETS.append(("cdam", "fig_cdam_modes"))
+
+
+rule fig_cdam_modes:
+    output:
+        png=report(
+            "results/cdam/fig_cdam_modes.png",
+            caption="../report/fig_cdam_modes.rst",
+            category="Burns 2024 (CDAM)",
+        ),
+        pdf="results/cdam/fig_cdam_modes.pdf",
+        csv="results/cdam/fig_cdam_modes.csv",
+        json="results/cdam/fig_cdam_modes.json",
+    log:
+        "logs/cdam/fig_cdam_modes.log",
+    conda:
+        "../envs/assocmem.yaml"
+    # Snakemake caps this at --cores.
+    threads: 4
+    params:
+        experiment=lambda wildcards: experiment_params("cdam_modes"),
+    script:
+        "../scripts/cdam_modes.py"
+
+
+RESULT_TARGETS.append(("cdam", "fig_cdam_word_association"))
+
+
+rule fig_cdam_word_association:
+    input:
+        usf="resources/data/word_association/usf.csv.gz",
+        eat="resources/data/word_association/eat.csv.gz",
+    output:
+        png=report(
+            "results/cdam/fig_cdam_word_association.png",
+            caption="../report/fig_cdam_word_association.rst",
+            category="Burns 2024 (CDAM)",
+        ),
+        pdf="results/cdam/fig_cdam_word_association.pdf",
+        csv="results/cdam/fig_cdam_word_association.csv",
+        json="results/cdam/fig_cdam_word_association.json",
+    log:
+        "logs/cdam/fig_cdam_word_association.log",
+    conda:
+        "../envs/assocmem.yaml"
+    # Snakemake caps this at --cores.
+    threads: 4
+    params:
+        experiment=lambda wildcards: experiment_params("cdam_word_association"),
+    script:
+        "../scripts/cdam_word_association.py"
+
+
+RESULT_TARGETS.append(("cdam", "fig_cdam_sequences"))
+
+
+rule fig_cdam_sequences:
+    input:
+        data="resources/data/mnist.pt",
+    output:
+        png=report(
+            "results/cdam/fig_cdam_sequences.png",
+            caption="../report/fig_cdam_sequences.rst",
+            category="Burns 2024 (CDAM)",
+        ),
+        pdf="results/cdam/fig_cdam_sequences.pdf",
+        csv="results/cdam/fig_cdam_sequences.csv",
+        json="results/cdam/fig_cdam_sequences.json",
+    log:
+        "logs/cdam/fig_cdam_sequences.log",
+    conda:
+        "../envs/assocmem.yaml"
+    # Snakemake caps this at --cores.
+    threads: 4
+    params:
+        experiment=lambda wildcards: experiment_params("cdam_sequences"),
+    script:
+        "../scripts/cdam_sequences.py"
