@@ -1,0 +1,285 @@
+"""Kernelized Hopfield models (KHM) and U-Hop+ (Hu, Wu & Liu, NeurIPS 2024, arXiv 2410.23126).
+
+Notation of the paper: memories ``Xi = [xi_1 ... xi_M]`` (here rows, shape ``(..., M, d)``), a linear feature map
+``Phi(x) = W x + c`` with ``W`` of shape ``(D_Phi, d)``, the kernel ``K(x, y) = <Phi(x), Phi(y)>`` and the retrieval
+
+    T_Phi(x) = sum_mu xi_mu * sep_mu(beta * K(xi_mu, x)),
+
+where ``sep`` is softmax (``alpha = 1``), 1.5-entmax or sparsemax (``alpha = 2``): similarities live in feature
+space, the output stays in pattern space. With ``normalize=True`` the features are projected onto the unit sphere
+before the kernel (``K = cos`` of the feature angle; the separation loss of U-Hop+ uses these), otherwise the raw
+``W x + c`` is used (what the authors' metastable-state scripts do).
+
+U-Hop+ (Alg. 1), stage I: minimize the separation loss ``L = (1/M) log mean_{mu<nu} exp(<phi_mu, phi_nu>/tau)`` of
+the normalized features ``phi_mu = Phi(xi_mu)/|Phi(xi_mu)|`` over ``W`` (and ``c``) by Adam or SGD; as ``tau -> 0``
+its minimizer is an optimal spherical code (the Tammes problem). Stage II is KHM retrieval with the learned map.
+
+Every function accepts leading batch dimensions (independent memory sets / feature maps), so several draws or
+restarts are one tensor program.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from . import separation as _separation
+
+ALPHA_OF = {"softmax": 1.0, "entmax15": 1.5, "sparsemax": 2.0}
+
+
+def features(x: torch.Tensor, W: torch.Tensor, c: torch.Tensor | None = None, normalize: bool = False) -> torch.Tensor:
+    """``Phi(x) = W x + c`` for rows of ``x`` (``(..., B, d)``, ``W`` ``(..., D, d)``) -> ``(..., B, D)``."""
+    f = x @ W.transpose(-1, -2)
+    if c is not None:
+        f = f + c.unsqueeze(-2)
+    if normalize:
+        f = f / f.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return f
+
+
+def kernel(Xi: torch.Tensor, x: torch.Tensor, W: torch.Tensor | None = None, c: torch.Tensor | None = None,
+           normalize: bool = False) -> torch.Tensor:
+    """``K(xi_mu, x) = <Phi(x), Phi(xi_mu)>`` of shape ``(..., B, M)``; ``W = None`` is the identity map."""
+    if W is None:
+        fx, fm = x, Xi
+        if normalize:
+            fx = fx / fx.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            fm = fm / fm.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    else:
+        fx, fm = features(x, W, c, normalize), features(Xi, W, c, normalize)
+    return fx @ fm.transpose(-1, -2)
+
+
+def weights(Xi, x, beta, W=None, c=None, separation: str = "softmax", normalize: bool = False) -> torch.Tensor:
+    """Attention ``sep(beta * K(Xi, x))`` over memories, ``(..., B, M)``. ``beta`` is a scalar or broadcastable."""
+    return _separation.get(separation)(beta * kernel(Xi, x, W, c, normalize))
+
+
+def update(Xi, x, beta, W=None, c=None, separation: str = "softmax", normalize: bool = False) -> torch.Tensor:
+    """One KHM retrieval step ``T_Phi(x)`` (output in pattern space)."""
+    return weights(Xi, x, beta, W, c, separation, normalize) @ Xi
+
+
+@dataclass
+class KHMRetrieval:
+    """Final states ``(..., B, d)`` and the final attention vectors ``(..., B, M)`` (``sep`` at the last state)."""
+
+    state: torch.Tensor
+    attention: torch.Tensor
+
+
+def retrieve(Xi, cue, beta, W=None, c=None, *, separation: str = "softmax", normalize: bool = False,
+             steps: int = 1) -> KHMRetrieval:
+    """Apply ``T_Phi`` ``steps`` times (a fixed budget, as in the paper's experiments)."""
+    x = cue
+    for _ in range(steps):
+        x = update(Xi, x, beta, W, c, separation, normalize)
+    return KHMRetrieval(state=x, attention=weights(Xi, x, beta, W, c, separation, normalize))
+
+
+def energy(Xi, x, beta, W=None, c=None, separation: str = "softmax", normalize: bool = False) -> torch.Tensor:
+    """``E_K(x) = 1/2 K(x, x) - Psi*_alpha(beta K(Xi, x)) / beta`` (the lse energy at ``alpha = 1``), ``(..., B)``.
+
+    ``Psi*_alpha`` is :func:`assocmem.separation.conjugate`; its gradient in ``z`` is ``alpha``-entmax, so with
+    the identity map the retrieval is the concave-convex step on this energy.
+    """
+    alpha = ALPHA_OF[separation]
+    z = beta * kernel(Xi, x, W, c, normalize)
+    if W is None:
+        fx = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12) if normalize else x
+    else:
+        fx = features(x, W, c, normalize)
+    return 0.5 * (fx * fx).sum(-1) - _separation.conjugate(z, alpha) / beta
+
+
+# ----------------------------------------------------------------------------- separation and U-Hop+ stage I
+
+
+def pairwise_cosines(Xi: torch.Tensor, W: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
+    """Cosines ``<phi_mu, phi_nu>`` of the normalized features for ``mu < nu``: ``(..., M (M - 1) / 2)``."""
+    f = features(Xi, W, c, normalize=True) if W is not None else Xi / Xi.norm(dim=-1, keepdim=True)
+    G = f @ f.transpose(-1, -2)
+    i, j = torch.triu_indices(G.shape[-1], G.shape[-1], offset=1, device=G.device)
+    return G[..., i, j]
+
+
+def _normalized(Xi, W, c):
+    return features(Xi, W, c, normalize=True) if W is not None else Xi / Xi.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def _pair_mask(M: int, valid: torch.Tensor | None, device) -> torch.Tensor:
+    """Pairs ``mu < nu`` of real memories: ``(M, M)`` or, with ``valid`` ``(..., M)``, ``(..., M, M)``."""
+    upper = torch.ones(M, M, dtype=torch.bool, device=device).triu(1)
+    if valid is None:
+        return upper
+    return upper & valid.unsqueeze(-1) & valid.unsqueeze(-2)
+
+
+def max_cosine(Xi: torch.Tensor, W: torch.Tensor | None = None, c: torch.Tensor | None = None,
+               valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Largest pairwise cosine of the normalized features, ``(...)``; ``valid`` ``(..., M)`` masks padding rows
+    (so memory sets of different sizes can share one padded batch)."""
+    f = _normalized(Xi, W, c)
+    G = (f @ f.transpose(-1, -2)).masked_fill(~_pair_mask(f.shape[-2], valid, f.device), float("-inf"))
+    return G.flatten(-2).amax(-1)
+
+
+def min_separation(Xi: torch.Tensor, W: torch.Tensor | None = None, c: torch.Tensor | None = None,
+                   valid: torch.Tensor | None = None) -> torch.Tensor:
+    """``Delta_min = 1 - max_{mu != nu} cos`` of the normalized features, ``(...)``."""
+    return 1.0 - max_cosine(Xi, W, c, valid)
+
+
+def min_angle_deg(Xi: torch.Tensor, W: torch.Tensor | None = None, c: torch.Tensor | None = None,
+                  valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Smallest pairwise angle of the normalized features in degrees."""
+    return torch.rad2deg(torch.arccos(max_cosine(Xi, W, c, valid).clamp(-1.0, 1.0)))
+
+
+def separation_loss(Xi: torch.Tensor, W: torch.Tensor | None, c: torch.Tensor | None, tau: float,
+                    variant: str = "mean", valid: torch.Tensor | None = None) -> torch.Tensor:
+    """U-Hop+ surrogate of the largest pairwise cosine, one value per leading batch index.
+
+    ``mean``: ``(1/M) log mean_{mu<nu} exp(cos_{mu nu} / tau)`` (the main-text loss); ``sum``:
+    ``log sum_{mu<nu} exp(cos_{mu nu} / tau)`` (the MIL variant). ``valid`` ``(..., M)`` masks padding rows.
+    """
+    f = _normalized(Xi, W, c)
+    mask = _pair_mask(f.shape[-2], valid, f.device)
+    z = (f @ f.transpose(-1, -2) / tau).masked_fill(~mask, float("-inf"))
+    lse = torch.logsumexp(z.flatten(-2), -1)  # over the pairs mu < nu
+    if variant == "mean":
+        m = torch.as_tensor(float(f.shape[-2]), dtype=f.dtype) if valid is None else valid.sum(-1).to(f.dtype)
+        return (lse - torch.log(m * (m - 1) / 2)) / m
+    if variant == "sum":
+        return lse
+    raise ValueError(f"unknown separation-loss variant {variant!r}; choose 'mean' or 'sum'")
+
+
+def kaiming_normal(shape: tuple[int, ...], generator: torch.Generator, dtype=torch.float32) -> torch.Tensor:
+    """Kaiming-normal init of a linear layer's weight ``(..., D_out, d_in)``: N(0, 2 / d_in)."""
+    return torch.randn(shape, generator=generator, dtype=dtype) * math.sqrt(2.0 / shape[-1])
+
+
+@dataclass
+class UHopResult:
+    """Learned ``W`` (and ``c``, or ``None``), the loss per step ``(steps + 1, ...)`` (last entry after training)."""
+
+    W: torch.Tensor
+    c: torch.Tensor | None
+    losses: torch.Tensor
+
+
+def uhop_train(Xi: torch.Tensor, W0: torch.Tensor, c0: torch.Tensor | None = None, *, steps: int, lr: float,
+               tau: float, optimizer: str = "adam", variant: str = "mean", batch_size: int | None = None,
+               clip: float | None = None, generator: torch.Generator | None = None,
+               valid: torch.Tensor | None = None) -> UHopResult:
+    """U-Hop+ stage I: ``steps`` optimizer steps on :func:`separation_loss`, starting from ``W0`` (and ``c0``).
+
+    Leading dimensions of ``Xi``/``W0`` are independent problems; their losses are summed, which leaves each
+    problem's gradient (and its Adam/SGD step) unchanged. ``batch_size`` draws a random subset of memories per step
+    (the loss is computed within the mini-batch; one "epoch" is ``ceil(M / batch_size)`` such steps);
+    ``clip`` caps the global gradient norm; ``valid`` ``(..., M)`` masks padding rows (full-batch only).
+    """
+    if valid is not None and batch_size is not None:
+        raise ValueError("valid (padded memory sets) needs full-batch training")
+    W = W0.detach().clone().requires_grad_(True)
+    c = c0.detach().clone().requires_grad_(True) if c0 is not None else None
+    params = [W] + ([c] if c is not None else [])
+    opt = (torch.optim.Adam(params, lr=lr) if optimizer == "adam"
+           else torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else None)
+    if opt is None:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose 'adam' or 'sgd'")
+    M = Xi.shape[-2]
+    losses = []
+    perm = None
+    for s in range(steps):
+        if batch_size is not None and batch_size < M:
+            if perm is None or (s * batch_size) % M + batch_size > M:
+                perm = torch.randperm(M, generator=generator).to(Xi.device)
+            start = (s * batch_size) % M
+            idx = perm[start:start + batch_size]
+            if idx.numel() < 2:
+                continue
+            batch = Xi[..., idx, :]
+        else:
+            batch = Xi
+        loss = separation_loss(batch, W, c, tau, variant, valid)
+        losses.append(loss.detach())
+        opt.zero_grad()
+        loss.sum().backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+    with torch.no_grad():
+        final = separation_loss(Xi, W, c, tau, variant, valid) if batch_size is None or batch_size >= M else losses[-1]
+    losses.append(final.detach())
+    return UHopResult(W=W.detach(), c=c.detach() if c is not None else None, losses=torch.stack(losses))
+
+
+def sample_sphere(shape: tuple[int, ...], generator: torch.Generator, dtype=torch.float32) -> torch.Tensor:
+    """Points uniform on the unit sphere ``S^{d-1}`` (``d = shape[-1]``)."""
+    g = torch.randn(shape, generator=generator, dtype=dtype)
+    return g / g.norm(dim=-1, keepdim=True)
+
+
+# ----------------------------------------------------------------------------- Prop. 3.1 and the Tammes problem
+
+
+def code_bounds(M, d: int) -> tuple:
+    """Prop. 3.1 bounds on ``Delta_min`` of an optimal ``M``-point code on ``S^{d-1}`` (lower, upper).
+
+    ``1/2 [sqrt(pi) Gamma((d+1)/2) / (M Gamma(d/2 + 1))]^(2/(d-1)) <= Delta_min
+    <= 2 [2 sqrt(pi) Gamma((d+1)/2) / (M Gamma(d/2))]^(1/(d-1))``; ``M`` may be an array.
+    """
+    import numpy as np
+
+    M = np.asarray(M, dtype=float)
+    lg = math.lgamma
+    lower = 0.5 * np.exp((2.0 / (d - 1)) * (0.5 * math.log(math.pi) + lg((d + 1) / 2) - lg(d / 2 + 1) - np.log(M)))
+    upper = 2.0 * np.exp((1.0 / (d - 1)) * (math.log(2 * math.sqrt(math.pi)) + lg((d + 1) / 2) - lg(d / 2)
+                                            - np.log(M)))
+    return lower, upper
+
+
+def best_codes(ms: list[int], d: int, *, restarts: int, steps: int, generator: torch.Generator, lr: float = 0.01,
+               tau_start: float = 0.05, tau_end: float = 5e-3, dtype=torch.float64) -> list[torch.Tensor]:
+    """Numerically found spherical codes of ``M`` points on ``S^{d-1}`` for every ``M`` in ``ms`` (one padded batch).
+
+    Direct optimization of the points (not U-Hop+): Adam on ``tau * log sum_{mu<nu} exp(cos/tau)`` with ``tau``
+    annealed geometrically from ``tau_start`` to ``tau_end`` and the points put back on the sphere after every step;
+    ``restarts`` random starts each; returns the best code ``(M, d)`` per ``M``. Its minimum angle is a lower
+    estimate of the optimal (Tammes) angle.
+    """
+    m_max = max(ms)
+    valid = (torch.arange(m_max)[None, :] < torch.tensor(ms)[:, None])[:, None, :].expand(len(ms), restarts, m_max)
+    P = sample_sphere((len(ms), restarts, m_max, d), generator, dtype).requires_grad_(True)
+    opt = torch.optim.Adam([P], lr=lr)
+    mask = _pair_mask(m_max, valid, P.device)
+    for s in range(steps):
+        tau = tau_start * (tau_end / tau_start) ** (s / max(steps - 1, 1))
+        f = P / P.norm(dim=-1, keepdim=True)
+        z = (f @ f.transpose(-1, -2) / tau).masked_fill(~mask, float("-inf"))
+        loss = (tau * torch.logsumexp(z.flatten(-2), -1)).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            P /= P.norm(dim=-1, keepdim=True)
+    with torch.no_grad():
+        best = max_cosine(P, valid=valid).argmin(-1)  # (len(ms),)
+        return [P[k, int(best[k]), :M].detach().clone() for k, M in enumerate(ms)]
+
+
+def best_code(M: int, d: int, **kwargs) -> torch.Tensor:
+    """:func:`best_codes` for one ``M``."""
+    return best_codes([M], d, **kwargs)[0]
+
+
+def uhop_snapshots(Xi: torch.Tensor, W0: torch.Tensor, checkpoints: list[int], **kwargs) -> dict[int, torch.Tensor]:
+    """``W`` after ``N`` U-Hop+ steps for every ``N`` in ``checkpoints`` (``N = 0`` is ``W0``); one training run per
+    checkpoint from the same start (deterministic, so these are points of one trajectory); ``kwargs`` go to
+    :func:`uhop_train`."""
+    return {n: (W0.clone() if n == 0 else uhop_train(Xi, W0, steps=n, **kwargs).W) for n in checkpoints}

@@ -1,0 +1,12 @@
+"""Snakemake script: KHM capacity vs feature dimension, raw vs U-Hop+ (fig_capacity_vs_feature_dim)."""
+
+from pathlib import Path
+
+from assocmem.experiments import khm_capacity as exp
+from assocmem.pipeline import logged
+
+sm = snakemake  # noqa: F821  (injected by Snakemake)
+
+with logged(sm.log[0]):
+    meta = exp.run_target(sm.config, Path(sm.output.json).with_suffix(""), sm.threads)
+    print(f"{meta['target']}: {meta['verdict']}")
