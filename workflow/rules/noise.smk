@@ -1,0 +1,117 @@
+# Karbasi, Salavati, Shokrollahi, Varshney 2013 (NeurIPS): noise-enhanced associative memories.
+# One simulation run feeds three figures; a fourth target asks the same question of a dense memory.
+
+
+rule noise_recall_run:
+    output:
+        csv="results/noise/runs/noise_recall.csv",
+        meta="results/noise/runs/noise_recall.json",
+    log:
+        "logs/noise/noise_recall_run.log",
+    conda:
+        "../envs/assocmem.yaml"
+    threads: 1
+    params:
+        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+    script:
+        "../scripts/noise_enhanced.py"
+
+
+RESULT_TARGETS.append(("noise", "fig_noise_error_vs_epsilon"))
+
+
+rule fig_noise_error_vs_epsilon:
+    input:
+        run="results/noise/runs/noise_recall.csv",
+    output:
+        png=report(
+            "results/noise/fig_noise_error_vs_epsilon.png",
+            caption="../report/fig_noise_error_vs_epsilon.rst",
+            category="Karbasi et al. 2013 (noise)",
+        ),
+        pdf="results/noise/fig_noise_error_vs_epsilon.pdf",
+        csv="results/noise/fig_noise_error_vs_epsilon.csv",
+        json="results/noise/fig_noise_error_vs_epsilon.json",
+    log:
+        "logs/noise/fig_noise_error_vs_epsilon.log",
+    conda:
+        "../envs/assocmem.yaml"
+    params:
+        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+    script:
+        "../scripts/noise_enhanced.py"
+
+
+RESULT_TARGETS.append(("noise", "fig_noise_surface"))
+
+
+rule fig_noise_surface:
+    input:
+        run="results/noise/runs/noise_recall.csv",
+    output:
+        png=report(
+            "results/noise/fig_noise_surface.png",
+            caption="../report/fig_noise_surface.rst",
+            category="Karbasi et al. 2013 (noise)",
+        ),
+        pdf="results/noise/fig_noise_surface.pdf",
+        csv="results/noise/fig_noise_surface.csv",
+        json="results/noise/fig_noise_surface.json",
+    log:
+        "logs/noise/fig_noise_surface.log",
+    conda:
+        "../envs/assocmem.yaml"
+    params:
+        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+    script:
+        "../scripts/noise_enhanced.py"
+
+
+RESULT_TARGETS.append(("noise", "fig_noise_recall_time"))
+
+
+rule fig_noise_recall_time:
+    input:
+        run="results/noise/runs/noise_recall.csv",
+    output:
+        png=report(
+            "results/noise/fig_noise_recall_time.png",
+            caption="../report/fig_noise_recall_time.rst",
+            category="Karbasi et al. 2013 (noise)",
+        ),
+        pdf="results/noise/fig_noise_recall_time.pdf",
+        csv="results/noise/fig_noise_recall_time.csv",
+        json="results/noise/fig_noise_recall_time.json",
+    log:
+        "logs/noise/fig_noise_recall_time.log",
+    conda:
+        "../envs/assocmem.yaml"
+    params:
+        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+    script:
+        "../scripts/noise_enhanced.py"
+
+
+RESULT_TARGETS.append(("noise", "fig_dense_noise_recall"))
+
+
+rule fig_dense_noise_recall:
+    output:
+        png=report(
+            "results/noise/fig_dense_noise_recall.png",
+            caption="../report/fig_dense_noise_recall.rst",
+            category="Karbasi et al. 2013 (noise)",
+        ),
+        pdf="results/noise/fig_dense_noise_recall.pdf",
+        csv="results/noise/fig_dense_noise_recall.csv",
+        json="results/noise/fig_dense_noise_recall.json",
+    log:
+        "logs/noise/fig_dense_noise_recall.log",
+    conda:
+        "../envs/assocmem.yaml"
+    # Snakemake caps this at --cores.
+    threads: 2
+    params:
+        experiment=lambda wildcards: experiment_params("noise_dense"),
+    script:
+        "../scripts/noise_dense.py"

@@ -1,0 +1,15 @@
+"""Snakemake script: the shared noise-enhanced recall run, or one of its three figures."""
+
+from pathlib import Path
+
+from assocmem.experiments import noise_enhanced as exp
+from assocmem.pipeline import logged
+
+sm = snakemake  # noqa: F821  (injected by Snakemake)
+
+with logged(sm.log[0]):
+    if sm.rule == "noise_recall_run":
+        exp.run_to_csv(sm.config, Path(sm.output.csv), sm.threads)
+    else:
+        meta = exp.figure_from_run(sm.config, sm.rule, Path(sm.input.run), Path(sm.output.json).with_suffix(""))
+        print(f"{meta['target']}: {meta['verdict']}")
