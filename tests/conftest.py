@@ -54,3 +54,23 @@ def pipeline_run(tmp_path_factory, test_config) -> Path:
         logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
         pytest.fail(f"snakemake all failed:\n{proc.stderr[-6000:]}\n{logs}")
     return workdir
+
+
+@pytest.fixture(scope="session")
+def prepared_mnist(tmp_path_factory, mirror) -> Path:
+    """MNIST prepared from the mirror (checksums verified) into a session folder."""
+    from assocmem.data import prepare_idx_dataset
+
+    out = tmp_path_factory.mktemp("data") / "mnist.pt"
+    prepare_idx_dataset("mnist", mirror, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def prepared_usf(tmp_path_factory, mirror) -> Path:
+    """The USF edge list prepared from the mirror into a session folder."""
+    from assocmem.data import prepare_word_association
+
+    out = tmp_path_factory.mktemp("data") / "usf.csv.gz"
+    prepare_word_association("usf", mirror, out)
+    return out

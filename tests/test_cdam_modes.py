@@ -213,6 +213,7 @@ def test_modes_target_at_test_scale(pipeline_run):
                            "overlap_dynamics_predict_simulation", "large_n_check_each_mode"}
     assert claims["four_modes_appear"]["passed"]
     table = pd.read_csv(pipeline_run / "results" / "cdam" / "fig_cdam_modes.csv")
+    table = table[table["graph"] != exp.LARGE_N]  # the large-n check has its own claim
     agree = table["interior_agree"].sum() / table["interior_runs"].sum()
     # The verdict records whether the project tolerance held; the pipeline's number must be the one recorded.
     assert f"{agree:.3f}" in claims["modes_match_theory_away_from_boundaries"]["our_value"]

@@ -15,9 +15,6 @@ from assocmem import cdam
 from assocmem.experiments import cdam_sequences as seq
 from assocmem.experiments import cdam_word_association as wrd
 
-REPO = Path(__file__).resolve().parents[1]
-USF = REPO / "resources" / "data" / "word_association" / "usf.csv.gz"
-MNIST = REPO / "resources" / "data" / "mnist.pt"
 
 WORDS = {
     "sources": ["usf"],
@@ -88,10 +85,9 @@ def test_strength_spearman_and_range_by_hand():
     assert wrd.recall_range(pd.DataFrame(rows), "usf", 0.1) == {1.0: 0, -1.0: 2, -2.0: 1}
 
 
-@pytest.mark.skipif(not USF.is_file(), reason="prepared USF edge list missing (run the data rules)")
-def test_word_association_claims_hold_on_usf_subgraph():
+def test_word_association_claims_hold_on_usf_subgraph(prepared_usf):
     """100 USF words, one seed: the E8 claims hold and the run is seeded."""
-    graphs = {"usf": wrd.word_graph(USF, WORDS, seed=0)}
+    graphs = {"usf": wrd.word_graph(prepared_usf, WORDS, seed=0)}
     raw, labels = wrd.run(graphs, WORDS, seed=0, device=torch.device("cpu"), dtype=torch.float32)
     table = wrd.summarize(raw)
     claims = wrd.evaluate_claims(table)
@@ -219,11 +215,10 @@ def test_sequence_run_matches_cdam_run_and_is_batched():
     assert torch.equal(mixed[:, 2], arg[:, 2])
 
 
-@pytest.mark.skipif(not MNIST.is_file(), reason="prepared MNIST missing (run the data rules)")
-def test_sequence_claims_hold_at_tiny_scale():
+def test_sequence_claims_hold_at_tiny_scale(prepared_mnist):
     from assocmem.data.images import load_images
 
-    clips = seq.make_clips(load_images(MNIST)["test_images"], SEQ, seed=0)
+    clips = seq.make_clips(load_images(prepared_mnist)["test_images"], SEQ, seed=0)
     assert set(clips) == set(seq.CLIPS) and all(c.shape == (50, 2000) for c in clips.values())
     raw, traces = seq.run(clips, SEQ, seed=0, device=torch.device("cpu"), dtype=torch.float32)
     table = seq.summarize(raw)
