@@ -190,7 +190,7 @@ def test_claims_can_fail():
     t = _table({9: {0.0: 0.0, 0.3: 0.0, 0.9: 0.0}, 50: {0.0: 0.6, 0.3: 0.6, 0.9: 0.6}}, {(9, 0.1): 0.0, (50, 0.1): 0.1})
     c = exp.claims_surface(t, 0.95)
     assert not any(x.passed for x in c), c
-    t["rounds"] = 3.0
+    t["rounds"] = t["rounds_converged"] = 3.0
     assert not any(x.passed for x in exp.claims_recall_time(t, 0.95))
     th = pd.DataFrame([dict(upsilon=u, nu=v, epsilon=e, ber_theory=0.0, p_c=1.0) for u in (0.0, 0.3, 0.9)
                        for v in (0.0, 0.1) for e in (0.0, 0.2)])

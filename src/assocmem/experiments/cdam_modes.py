@@ -275,7 +275,7 @@ def caption(params: dict, scale: str, verdict_text: str, device: str) -> str:
         f"{{{', '.join(f'{v:g}' for v in params['large_n_a_values'])}}}, h in "
         f"{{{', '.join(f'{v:g}' for v in params['large_n_h_values'])}}} (claim large_n_check_each_mode). "
         f"Caveat: the mode classifier was revised twice after seeing simulations, and the per-mode and large-n "
-        f"claims were added afterwards; the pooled agreement sits close to its 0.9 tolerance. "
+        f"claims were added afterwards (the pooled agreement and its tolerance, {MIN_AGREEMENT:g}, are in the JSON). "
         f"Device: {device}. Verdict: {verdict_text}."
     )
 

@@ -245,7 +245,8 @@ def evaluate_claims(table: pd.DataFrame, min_success: float = 0.95) -> list[Clai
     e2 = _curve(table, "E2", "basis_pursuit")
     claims.append(Claim(
         id="recall_independent_of_stored_count",
-        statement="Recall depends only on the stored subspace: the same queries give the same decisions with "
+        statement="(Consistency check: constraints learned from either set should span the same null space.) "
+                  "Recall depends only on the stored subspace: the same queries give the same decisions with "
                   f"{int(table[table['experiment'] == 'E2']['stored'].max())} stored vectors as with "
                   f"{int(e1[e1['k'] == k0]['stored'].max())}",
         paper_value="network size independent of |M|",
@@ -269,11 +270,11 @@ def evaluate_claims(table: pd.DataFrame, min_success: float = 0.95) -> list[Clai
                                               f" vs Hebbian {10 ** r.hebbian:.0f}" for n, r in st.iterrows())
                    + f"; dense memory (m = {int(e1[e1['k'] == k0]['m'].iloc[0])} stored) success "
                    + f"{dense.min():.2f}-{dense.max():.2f}"),
-        tolerance="r* increases with n, min(r*/n) >= max(r*/n) / 2 > 0, log10 stored grows linearly in n and "
-                  "exceeds the dense memory's at every n",
+        tolerance="r* increases with n and min(r*/n) >= max(r*/n) / 2 > 0 (the stored counts are the lattice size "
+                  "(2Q+1)^k and the dense memory's m, by construction: reported, not tested; recall of the lattice is "
+                  "tested through the stored vectors' success above)",
         passed=bool(len(rn) >= 2 and min(frac.values()) > 0 and min(frac.values()) >= max(frac.values()) / 2
-                    and all(a < b for a, b in zip(list(rn.values()), list(rn.values())[1:]))
-                    and (st["sparse_recovery"] > st["dense_memory"]).all()),
+                    and all(a < b for a, b in zip(list(rn.values()), list(rn.values())[1:]))),
     ))
     return claims
 
