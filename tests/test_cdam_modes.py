@@ -270,3 +270,33 @@ def test_dfa_claim_at_test_scale(pipeline_run):
     meta = json.loads((pipeline_run / "results" / "cdam" / "fig_cdam_automata.json").read_text())
     claims = {c["id"]: c for c in meta["claims"]}
     assert claims["dfa_final_states_correct"]["passed"], claims["dfa_final_states_correct"]
+
+
+# ----------------------------------------------------------------------------- the derived overlap energy
+
+
+def test_overlap_energy_decreases_along_the_dynamics_and_is_stationary_at_its_fixed_point():
+    M = cdam.normalized_adjacency(cdam.cycle_graph(12))
+    a, h, B, kappa, p = 1.0, 0.6, 4.0, 1.0, 12
+    c = torch.eye(p, dtype=torch.float64)[:3] + 0.05 * torch.rand(3, p, generator=device.generator(0),
+                                                                     dtype=torch.float64)
+    energies = []
+    for _ in range(400):
+        energies.append(cdam.overlap_energy(c + kappa / p, M, a, h, B))
+        c = cdam.overlap_dynamics(M, c, a, h, beta_eff=B, eta=0.05, kappa=kappa, steps=1)[0]
+    E = torch.stack(energies)  # (steps, cues)
+    assert (E[1:] <= E[:-1] + 1e-12).all()
+    assert (E[0] - E[-1] > 1e-3).all()  # it does move
+    c = cdam.overlap_dynamics(M, c, a, h, beta_eff=B, eta=0.05, kappa=kappa, steps=3000)[0]  # to convergence
+    q = (c + kappa / p).requires_grad_(True)
+    (grad,) = torch.autograd.grad(cdam.overlap_energy(q, M, a, h, B).sum(), q)
+    assert grad.abs().max() < 1e-6  # the fixed point is a stationary point
+
+
+def test_overlap_energy_refuses_anti_hebbian_settings():
+    M = cdam.normalized_adjacency(cdam.cycle_graph(12))
+    with pytest.raises(ValueError, match="not positive definite"):
+        cdam.overlap_energy(torch.zeros(12, dtype=torch.float64), M, -0.5, 1.5, 4.0)
+    with pytest.raises(ValueError, match="symmetric"):
+        cdam.overlap_energy(torch.zeros(12, dtype=torch.float64),
+                            cdam.normalized_adjacency(cdam.cycle_graph(12, directed=True)), 1.0, 0.5, 4.0)

@@ -324,3 +324,24 @@ def classify_modes(corr: torch.Tensor, dist: torch.Tensor, *, threshold: float =
     modes[cue - others.amax(-1) >= margin] = AUTO
     modes[corr.amax(-1) <= threshold] = QUIESCENT
     return modes.cpu()
+
+
+def overlap_energy(q: torch.Tensor, M: torch.Tensor, a: float, h: float, beta_eff: float) -> torch.Tensor:
+    """Energy of the large-n overlap dynamics (*derived*; spec "Energy"), for one setting ``(a, h)``.
+
+    ``E(q) = 1/2 q^T K^-1 q - (1/B) log sum_mu exp(B q_mu)`` with ``K = a I + h M`` and ``B = beta_eff``.
+    ``q`` holds the overlaps ``(..., p)``; with the coefficients ``c`` of :func:`overlap_dynamics`,
+    ``q = c + kappa / p`` (the softmax ignores the common shift). Stationary points satisfy
+    ``q = K softmax(B q)``, the fixed points of the dynamics, and along the continuous-time dynamics
+    ``dE/dt = -(q - K w)^T K^-1 (q - K w) <= 0``. This needs ``M`` symmetric and ``K`` positive definite
+    (``a > |h|`` for a normalized ``M``); with anti-Hebbian ``a < 0`` no such energy exists, and a
+    ``ValueError`` says so.
+    """
+    Md = M.to(q.dtype)
+    if not torch.allclose(Md, Md.T):
+        raise ValueError("the overlap energy needs a symmetric memory graph M")
+    K = a * torch.eye(Md.shape[0], dtype=q.dtype, device=q.device) + h * Md
+    if torch.linalg.eigvalsh(K).min() <= 0:
+        raise ValueError(f"K = a I + h M is not positive definite for (a, h) = ({a:g}, {h:g}): no energy exists")
+    quad = 0.5 * (q * torch.linalg.solve(K, q.unsqueeze(-1)).squeeze(-1)).sum(-1)
+    return quad - torch.logsumexp(beta_eff * q, dim=-1) / beta_eff

@@ -1,0 +1,92 @@
+"""Capacity-search benchmark: the cost of the capacity experiments at each configured scale.
+
+The capacity targets (``fig_capacity_vs_feature_dim``: bisection over M for raw and U-Hop+ features;
+``fig_kde_capacity``: a grid over N for two bandwidths and two start types) are the heavy part of the
+capacity issue. This script times each experiment's model run (no figure, no files) at the scales
+asked for, on one device, and records the sizes that drive the cost, so that the quick-scale cost
+measured on a laptop can be set against the paper-scale cost measured on a GPU.
+
+Timings are wall-clock seconds of one run each (these searches take seconds to hours; repeats would
+not change the picture). A scale's run is skipped with a note when ``--max-seconds`` has already been
+spent, so a CPU run of ``--scales paper`` stops rather than runs for hours.
+
+Examples::
+
+    python benchmarks/bench_capacity.py                                  # test and quick, CPU
+    python benchmarks/bench_capacity.py --device cuda --scales quick paper
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from assocmem import config as am_config
+from assocmem import device as am_device
+from assocmem.experiments import kde_capacity, khm_capacity
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+EXPERIMENTS = {"khm_capacity": khm_capacity, "kde_capacity": kde_capacity}
+SIZE_KEYS = {"khm_capacity": ("pattern_dim", "feature_dims", "draws", "m_max"),
+             "kde_capacity": ("dims", "sigmas", "n_grid", "seeds", "n_probes")}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--scales", nargs="+", default=["test", "quick"], choices=["test", "quick", "paper"])
+    p.add_argument("--experiments", nargs="+", default=sorted(EXPERIMENTS), choices=sorted(EXPERIMENTS))
+    p.add_argument("--max-seconds", type=float, default=1800.0, help="skip further runs once this much is spent")
+    p.add_argument("--out", type=Path, default=None,
+                   help="JSON file (default: benchmarks/results/capacity-<date>-<device>.json)")
+    return p.parse_args(argv)
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    dev = am_device.resolve_device(args.device)
+    cfg = am_config.load([REPO / "config" / "config.yaml"])
+    rows, spent = [], 0.0
+    for scale in args.scales:
+        for name in args.experiments:
+            params = cfg["experiments"][name][scale]
+            sizes = {k: params[k] for k in SIZE_KEYS[name] if k in params}
+            if spent > args.max_seconds:
+                rows.append(dict(experiment=name, scale=scale, sizes=sizes, wall_s=None,
+                                 note=f"skipped: {spent:.0f} s already spent (--max-seconds)"))
+                continue
+            kwargs = dict(seed=cfg["seed"], device=dev, dtype=torch.float32)
+            if name == "kde_capacity":
+                kwargs["progress"] = False
+            _sync(dev)
+            t = time.perf_counter()
+            EXPERIMENTS[name].run(params, **kwargs)
+            _sync(dev)
+            wall = time.perf_counter() - t
+            spent += wall
+            rows.append(dict(experiment=name, scale=scale, sizes=sizes, wall_s=round(wall, 2)))
+            print(f"{name:14s} {scale:6s} {wall:9.2f} s")
+    report = {"date": _dt.date.today().isoformat(), "device": am_device.describe(dev),
+              "platform": platform.platform(), "torch": torch.__version__, "dtype": "float32", "runs": rows}
+    out = args.out or RESULTS_DIR / f"capacity-{report['date']}-{dev.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
