@@ -214,8 +214,9 @@ def test_theory_capacity_grows_with_dimension():
     assert caps[0][1] < caps[1][1] < caps[2][1]
 
 
-def _capacity_table(raw, uhop):
-    rows = [dict(features=k, D_Phi=D, m_star=m, capped=False, theory_guaranteed=1.0, theory_ceiling=1.0, tested="")
+def _capacity_table(raw, uhop, data="sphere"):
+    rows = [dict(data=data, features=k, D_Phi=D, m_star=m, capped=False, theory_guaranteed=1.0, theory_ceiling=1.0,
+                 tested="")
             for k, ms in (("raw", raw), ("U-Hop+", uhop)) for D, m in zip(range(2, 2 + len(ms)), ms)]
     import pandas as pd
 
@@ -223,19 +224,77 @@ def _capacity_table(raw, uhop):
 
 
 def test_capacity_claims_pass_and_fail():
-    params = dict(min_r2=0.9)
+    import pandas as pd
+
+    params = {"min_r2": 0.9}
     good = khm_capacity.evaluate_claims(_capacity_table([2, 3, 4, 6], [9, 25, 70, 200]), params)
+    assert [c.id for c in good] == ["log_capacity_linear_in_feature_dim", "uhop_raises_capacity"]
     assert all(c.passed for c in good)
     bad = khm_capacity.evaluate_claims(_capacity_table([9, 25, 70, 200], [9, 9, 8, 9]), params)
     assert not any(c.passed for c in bad)
+    # the MNIST claim: U-Hop+ above raw at every D_Phi; false as soon as one D_Phi ties or falls below
+    sphere = _capacity_table([2, 3, 4, 6], [9, 25, 70, 200])
+    ok = pd.concat([sphere, _capacity_table([0, 1, 2, 2], [3, 6, 9, 9], "mnist")], ignore_index=True)
+    claims = {c.id: c for c in khm_capacity.evaluate_claims(ok, params)}
+    assert claims["uhop_raises_capacity_mnist"].passed is True
+    assert claims["uhop_raises_capacity"].passed is True  # the sphere rows are judged on their own
+    tie = pd.concat([sphere, _capacity_table([0, 1, 9, 2], [3, 6, 9, 9], "mnist")], ignore_index=True)
+    assert {c.id: c for c in khm_capacity.evaluate_claims(tie, params)}["uhop_raises_capacity_mnist"].passed is False
+    worse = _capacity_table([5, 6, 7, 8], [1, 2, 3, 4], "mnist")
+    claims = khm_capacity.evaluate_claims(worse, params)
+    assert [c.id for c in claims] == ["uhop_raises_capacity_mnist"] and claims[0].passed is False
+    # a capped raw M* is only a lower bound: never counted as beaten
+    capped = _capacity_table([0, 1, 2, 2], [3, 6, 9, 9], "mnist")
+    capped.loc[(capped["features"] == "raw") & (capped["D_Phi"] == 3), "capped"] = True
+    assert khm_capacity.evaluate_claims(capped, params)[0].passed is False
+    assert "not a claim" in khm_capacity.mnist_fit_note(ok) and khm_capacity.mnist_fit_note(sphere) == ""
+
+
+TINY_CAPACITY = {"pattern_dim": 8, "beta": 20.0, "tol": 0.05, "retrieval_steps": 1, "draws": 2, "growth": 2.0,
+                 "resolution": 0.2, "uhop_steps": 10, "uhop_lr": 0.1, "uhop_tau": 0.1, "min_r2": 0.9,
+                 "mnist_uhop_lr": 0.02}
 
 
 def test_capacity_experiment_tiny():
-    params = dict(pattern_dim=8, feature_dims=[2, 4], beta=20.0, tol=0.05, retrieval_steps=1, draws=2, m_max=256,
-                  growth=2.0, resolution=0.2, uhop_steps=10, uhop_lr=0.1, uhop_tau=0.1, min_r2=0.9)
+    params = {**TINY_CAPACITY, "feature_dims": [2, 4], "m_max": 256, "datasets": ["sphere"]}
     table = khm_capacity.run(params, seed=0)
+    assert set(table["data"]) == {"sphere"}
     u = table[table["features"] == "U-Hop+"]["m_star"].to_numpy()
     assert (np.diff(u) > 0).all()  # more feature dimensions, more memories
+    with pytest.raises(ValueError, match="data_path"):
+        khm_capacity.run(dict(params, datasets=["mnist"]), seed=0)
+
+
+def test_mnist_memory_sets_are_seeded_unit_images(prepared_mnist):
+    from assocmem.data import load_images
+
+    images = load_images(prepared_mnist)["train_images"]
+    make = khm_capacity.mnist_generator(images)
+    a, b = make(5, 3, device.generator(4)), make(5, 3, device.generator(4))
+    assert a.shape == (3, 5, 784) and torch.equal(a, b)
+    assert torch.allclose(a.norm(dim=-1), torch.ones(3, 5))
+    assert (a >= 0).all()
+    # every pattern is a training image (pixels / 255) up to its norm, and the images of a draw are distinct
+    flat = images.reshape(images.shape[0], -1).float()
+    unit = flat / flat.norm(dim=-1, keepdim=True)
+    for r in range(3):
+        hits = (a[r] @ unit.T).max(-1)
+        assert torch.allclose(hits.values, torch.ones(5), atol=1e-5)
+        assert len(set(hits.indices.tolist())) == 5
+    assert not torch.equal(make(5, 3, device.generator(5)), a)
+
+
+def test_capacity_mnist_tiny_is_seeded(prepared_mnist):
+    params = {**TINY_CAPACITY, "feature_dims": [4], "m_max": 32, "datasets": ["mnist"]}
+    table = khm_capacity.run(params, seed=0, data_path=prepared_mnist)
+    again = khm_capacity.run(params, seed=0, data_path=prepared_mnist)
+    assert table.equals(again)
+    assert set(table["data"]) == {"mnist"} and len(table) == 2
+    raw = table[table["features"] == "raw"]["m_star"].to_numpy()
+    uhop = table[table["features"] == "U-Hop+"]["m_star"].to_numpy()
+    assert uhop.max() > 2 * max(raw.max(), 1)  # U-Hop+ separates correlated images that a random W leaves merged
+    claims = khm_capacity.evaluate_claims(table, params)
+    assert [c.id for c in claims] == ["uhop_raises_capacity_mnist"] and isinstance(claims[0].passed, bool)
 
 
 def test_metastable_support_size_and_claims_can_fail():
@@ -290,7 +349,7 @@ KHM_TARGETS = ["fig_spherical_code_bounds", "fig_capacity_vs_feature_dim", "tab_
 # shrinkage needs the quick scale's 20 draws, and some claims do not reproduce at any scale we ran).
 ASSERTED_AT_TEST_SCALE = {
     "fig_spherical_code_bounds": ["prop31_bounds_hold_d3", "uhop_reaches_tammes_at_m12"],
-    "fig_capacity_vs_feature_dim": ["uhop_raises_capacity"],
+    "fig_capacity_vs_feature_dim": ["uhop_raises_capacity", "uhop_raises_capacity_mnist"],
     "tab_metastable_states": ["uhop_moves_mass_to_k1_synthetic"],
     "fig_energy_landscapes": ["uhop_splits_merged_valleys"],
     "fig_basins": [],

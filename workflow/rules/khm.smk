@@ -29,6 +29,8 @@ RESULT_TARGETS.append(("khm", "fig_capacity_vs_feature_dim"))
 
 
 rule fig_capacity_vs_feature_dim:
+    input:
+        data="resources/data/mnist.pt",
     output:
         png=report(
             "results/khm/fig_capacity_vs_feature_dim.png",

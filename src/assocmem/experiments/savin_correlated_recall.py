@@ -1,23 +1,29 @@
 """Correlation-aware vs naive recall in a binary memory (target ``fig_correlation_aware_recall``).
 
 Savin, Dayan & Lengyel (NIPS 2013), "Correlations strike back (again): the case of associative memory
-retrieval"; project spec experiments E1 (Hebb rule, error vs M), E2 (covariance-rule control) and E3
-(background weight statistics). The paper's own figures were not at hand: the claims come from the spec.
+retrieval"; project spec experiments E1 (Hebb rule, error vs M), E2 (covariance-rule control), E3
+(background weight statistics) and, as curves without a claim, the pre- and post-synaptically gated rules of
+E4. The paper's own figures were not at hand: the claims come from the spec.
 
-What is computed: ``N`` neurons, patterns with coding level ``f``, ``M`` patterns stored by the Hebb rule
-``Omega(a, b) = ab`` and by the covariance rule ``Omega(a, b) = (a - f)(b - f)`` (the same patterns for
-both). The first pattern is cued with noise (1 -> 0 with ``r1``, 0 -> 1 with ``r0``) and recalled by
+What is computed: ``N`` neurons, patterns with coding level ``f``, ``M`` patterns stored by each rule in
+``rules`` (the same patterns for all): Hebb ``Omega(a, b) = ab``, covariance ``Omega(a, b) = (a - f)(b - f)``,
+Hopfield, presynaptically gated ``Omega(a, b) = a (b - f)`` and postsynaptically gated ``(a - f) b`` (the gated
+tables are the usual ones; the spec marks them unverified). The first pattern is cued with noise (1 -> 0
+with ``r1``, 0 -> 1 with ``r0``) and recalled by
 Gibbs sampling of ``p(x | W, x~)`` (``sweeps`` sweeps, majority of the last ``samples``) under two
 storage likelihoods: the *naive* one (synapses independent, ``Sigma = (M - 1) v I``) and the
-*correlation-aware* one (``Sigma = (M - 1)[(v - 2c) I + c B B^T]``, used through Woodbury). Every
+*correlation-aware* one (``Sigma = (M - 1)[(v - 2c) I + c B B^T]``, used through Woodbury; for the gated
+rules the ordered-pair covariance with separate shared-pre, shared-post and reciprocal terms, see
+:mod:`assocmem.correlated_recall`). Every
 (rule, decoder, trial, M) is an independent chain in one batch, run once from the cue and, with
 ``prior_chains``, once more from a prior sample as a convergence check. E3: the empirical per-pattern
 ``v``, ``c`` and disjoint-pair covariance of background weights over ``stats_sets`` pattern sets against
-the derived values.
+the derived values (gated rules: also ``c_pre``, ``c_post``, ``c_x`` and the reciprocal ``rho``; plotted,
+outside the claim, since the spec gives no values for them).
 
 Substitutions: the exact Gibbs decoder stands in for the paper's neural dynamics and its plausible
-approximation (unverified details in the spec, not built); only symmetric rules (no gated rules, no
-cascade synapses). All arithmetic in float64.
+approximation (unverified details in the spec, not built); no cascade synapses. The spec states no claim
+for the gated rules, so their recall curves are plotted without one. All arithmetic in float64.
 
 Run without Snakemake::
 
@@ -47,6 +53,12 @@ PAPER = "Savin, Dayan & Lengyel 2013, Correlations strike back (again): the case
 DECODERS = ("naive", "aware")
 COINCIDE_TOL = 0.01  # spec E2: mean error difference within 0.01
 STATS_SE = 3.0  # spec E3: within 3 standard errors
+GATED = ("pre_gated", "post_gated")
+RULE_NAMES = {"hebb": "Hebb", "covariance": "covariance", "hopfield": "Hopfield", "pre_gated": "presynaptically gated",
+              "post_gated": "postsynaptically gated"}
+RULE_SHORT = {"hebb": "Hebb", "covariance": "cov", "hopfield": "Hopf", "pre_gated": "pre-g", "post_gated": "post-g"}
+SYMMETRIC_QUANTITIES = ("v", "c", "d")  # see correlated_recall.background_statistics
+GATED_QUANTITIES = ("v", "c_pre", "c_post", "c_x", "rho", "d")
 
 
 def run(params: dict, *, seed: int, device: torch.device | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -73,14 +85,21 @@ def run(params: dict, *, seed: int, device: torch.device | None = None) -> tuple
     grid = torch.cartesian_prod(torch.arange(len(rules)), torch.arange(len(DECODERS)), torch.arange(len(starts)),
                                 torch.arange(P))
     ri, di, si, pi = grid.unbind(-1)
-    v = torch.tensor([s["v"] for s in stats], dtype=torch.float64)[ri]
-    c = torch.tensor([s["c"] for s in stats], dtype=torch.float64)[ri]
-    mean = torch.tensor([s["mean"] for s in stats], dtype=torch.float64)[ri]
-    consts = cr.decoder_constants(v, c, m_p[pi], n, di == DECODERS.index("aware"))
+    cst = cr.chain_statistics(stats, ri)
+    consts = cr.decoder_constants(cst, m_p[pi], n, di == DECODERS.index("aware"))
     init = torch.where((si == 0)[:, None], cue[pi], prior[pi])
-    est, _ = cr.gibbs_decode(W, cue[pi], init, tables[ri], mean, consts, m_p[pi], f, r1, r0,
-                              sweeps=params["sweeps"], samples=params["samples"], generator=g,
-                              w_index=(ri * P + pi).to(device))
+    # symmetric and asymmetric (gated) rules in separate batches: symmetric ones take the cheaper updates
+    asym = torch.tensor([s["delta"] != 0 for s in stats])[ri]
+    est = torch.zeros(len(grid), n, dtype=torch.float64)
+    for group in (~asym, asym):
+        b = group.nonzero().squeeze(-1)
+        if len(b) == 0:
+            continue
+        e, _ = cr.gibbs_decode(W, cue[pi[b]], init[b], tables[ri[b]], cst["mean"][b],
+                               {key: val[b] for key, val in consts.items()}, m_p[pi[b]], f, r1, r0,
+                               sweeps=params["sweeps"], samples=params["samples"], generator=g,
+                               w_index=(ri[b] * P + pi[b]).to(device))
+        est[b] = e.cpu()
     est = est.cpu()
     err = (est != target[pi]).to(torch.float64).mean(-1)
     cue_err = (cue != target).to(torch.float64).mean(-1)
@@ -97,8 +116,8 @@ def run(params: dict, *, seed: int, device: torch.device | None = None) -> tuple
     for r, t in enumerate(tables):
         emp = cr.background_statistics(t, f, params["stats_m"] - 1, params["stats_sets"],
                                        _device.generator(seed * 1_000_003 + 17 + r))
-        derived = dict(v=stats[r]["v"], c=stats[r]["c"], d=0.0)
-        for q in ("v", "c", "d"):
+        derived = {**stats[r], "d": 0.0}
+        for q in (GATED_QUANTITIES if stats[r]["delta"] != 0 else SYMMETRIC_QUANTITIES):
             srows.append(dict(rule=rules[r], quantity=q, empirical=emp[q][0], se=emp[q][1], derived=derived[q]))
     return raw, pd.DataFrame(srows)
 
@@ -139,7 +158,7 @@ def _paired_sem(table: pd.DataFrame, rule: str) -> pd.Series:
 
 def evaluate_claims(table: pd.DataFrame) -> list[Claim]:
     claims = []
-    st = table[table["kind"] == "statistic"]
+    st = table[(table["kind"] == "statistic") & ~table["rule"].isin(GATED)]  # gated rules: plotted, no spec claim
     if len(st):
         dev = (st["empirical"] - st["derived"]).abs() / st["se"]
         claims.append(Claim(
@@ -211,14 +230,36 @@ def caption(params: dict, scale: str, table: pd.DataFrame, claims: list[Claim], 
               f"{agree.mean():.3f} of bits on average (the posterior is multimodal; the estimates plotted are the "
               f"cue-started chains')." if params["prior_chains"] else "")
     fails = "".join(f" Not reproduced at this scale: {c.statement} ({c.our_value})." for c in failed)
+    rules = list(params["rules"])
+    panels = ", ".join(f"{RULE_NAMES[r]} (panel {k + 1})" for k, r in enumerate(rules))
+    gated = [r for r in rules if r in GATED]
+    gated_text = ""
+    if gated:
+        rec = table[(table["kind"] == "recall") & table["start"].isin(["cue", "-"])]
+        parts = []
+        for r in gated:
+            e = {d: rec[(rec["rule"] == r) & (rec["decoder"] == d)].set_index("m")["error"] for d in
+                 ("cue", "naive", "aware")}
+            parts.append(f"{RULE_NAMES[r]}: " + "; ".join(
+                f"M = {m}: cue {e['cue'][m]:.3f}, naive {e['naive'][m]:.3f}, aware {e['aware'][m]:.3f}"
+                for m in e["cue"].index))
+        gated_text = (
+            " Gated rules (Omega(a, b) = a(b - f) presynaptic, (a - f)b postsynaptic; weights W_ij != W_ji, so the "
+            "aware likelihood uses the ordered-pair covariance with shared-pre c_pre, shared-post c_post, mixed c_x "
+            "and reciprocal rho terms): plotted without a claim, since the spec states none for them ("
+            + " | ".join(parts) + "); their background statistics are shown on the right but are outside the "
+            "statistics claim.")
     return (
         f"Recall as inference (Savin, Dayan & Lengyel 2013, NIPS; spec E1-E3). N = {params['n']} neurons, coding "
         f"level f = {params['f']:g}, cue noise r1 = {params['r1']:g} (1 -> 0), r0 = {params['r0']:g} (0 -> 1); "
-        f"M = {', '.join(map(str, params['m_values']))} patterns stored by the Hebb rule (left) and the covariance "
-        f"rule (middle); bit error (mean +- SEM over {params['trials']} trials with fresh patterns and cue) of the "
+        f"M = {', '.join(map(str, params['m_values']))} patterns stored by the {panels} "
+        f"rule{'s' if len(rules) > 1 else ''}; bit error (mean +- SEM over {params['trials']} trials with fresh "
+        f"patterns and cue) of the "
         f"cue, of Gibbs recall with a likelihood that ignores synaptic correlations (naive) and of one that models "
-        f"them (aware; {params['sweeps']} sweeps, majority of the last {params['samples']}).{chains} Right: "
-        f"per-pattern variance v, shared-neuron covariance c and disjoint-pair covariance d of background weights, "
+        f"them (aware; {params['sweeps']} sweeps, majority of the last {params['samples']}).{gated_text}{chains} "
+        f"Right: "
+        f"per-pattern variance v, shared-neuron covariance c and disjoint-pair covariance d of background weights"
+        f"{' (gated rules: shared-pre c_pre, shared-post c_post, mixed c_x, reciprocal rho)' if gated else ''}, "
         f"empirical ({params['stats_sets']} sets of M - 1 = {params['stats_m'] - 1} patterns, +- 3 SE) vs derived. "
         f"The exact Gibbs decoder stands in for the paper's neural dynamics. Scale '{scale}'. Verdict: "
         f"{verdict_text}" + (f" (failed: {', '.join(c.id for c in failed)})." if failed else ".") + fails
@@ -243,7 +284,7 @@ def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
             d = rec[(rec["rule"] == rule) & (rec["decoder"] == dec)].sort_values("m")
             ax.errorbar(d["m"], d["error"], yerr=d["sem"].fillna(0), marker="o", capsize=3, color=colors[dec],
                         ls="--" if dec == "cue" else "-", label=labels[dec])
-        ax.set_title(f"{rule.capitalize() if rule == 'hebb' else rule} rule", fontsize=9)
+        ax.set_title(f"{RULE_NAMES[rule]} rule" + (" (no claim)" if rule in GATED else ""), fontsize=9)
         ax.set_xlabel("patterns stored M")
         ax.set_ylabel("bit error rate")
         ax.set_ylim(bottom=0)
@@ -253,7 +294,7 @@ def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
     xs = np.arange(len(st))
     ax.errorbar(xs, st["empirical"], yerr=STATS_SE * st["se"], fmt="o", capsize=3, label="empirical (+- 3 SE)")
     ax.scatter(xs, st["derived"], marker="x", color="k", zorder=3, label="derived")
-    ax.set_xticks(xs, [f"{r.rule[:4]} {r.quantity}" for r in st.itertuples()], rotation=45, fontsize=7)
+    ax.set_xticks(xs, [f"{RULE_SHORT[r.rule]} {r.quantity}" for r in st.itertuples()], rotation=60, fontsize=6)
     ax.set_ylabel("per-pattern (co)variance")
     ax.set_title("background weight statistics", fontsize=9)
     ax.legend(fontsize=7)
@@ -279,8 +320,9 @@ def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> di
         config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=device, dtype=torch.float64,
         caption=cap, claims=claims, started=t0, run_wall_s=run_wall,
         data="synthetic Bernoulli(f) patterns (as in the paper)",
-        substitutions="exact Gibbs decoder instead of the paper's neural dynamics; symmetric rules only "
-                      "(Hebb, covariance); claims from the project spec (paper figures not at hand)",
+        substitutions="exact Gibbs decoder instead of the paper's neural dynamics; no cascade synapses; gated "
+                      "rules (usual tables, unverified in the spec) plotted without a claim; claims from the "
+                      "project spec (paper figures not at hand)",
     )
     return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
