@@ -367,3 +367,32 @@ def test_khm_targets_written_at_test_scale(pipeline_run, target):
     passed = {c["id"]: c["passed"] for c in meta["claims"]}
     for claim in ASSERTED_AT_TEST_SCALE[target]:
         assert passed[claim], (claim, [c for c in meta["claims"] if c["id"] == claim])
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_blockwise_separation_loss_matches_the_full_one(padded):
+    """Computing the loss a few rows at a time (checkpointed) gives the same value and gradient."""
+    g = torch.Generator().manual_seed(3)
+    Xi = torch.randn(2, 23, 6, generator=g, dtype=torch.float64)
+    W0 = torch.randn(2, 4, 6, generator=g, dtype=torch.float64)
+    valid = torch.arange(23) < torch.tensor([[23], [17]]) if padded else None
+    grads = []
+    for block in (None, 5):
+        W = W0.clone().requires_grad_(True)
+        loss = kernelized.separation_loss(Xi, W, None, 0.3, valid=valid, block=block)
+        loss.sum().backward()
+        grads.append((loss.detach(), W.grad))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-12)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-12)
+
+
+def test_cue_blocks_do_not_change_retrieval():
+    g = torch.Generator().manual_seed(4)
+    Xi = torch.randn(2, 11, 5, generator=g, dtype=torch.float64)
+    W = torch.randn(2, 3, 5, generator=g, dtype=torch.float64)
+    cues = Xi + 0.1 * torch.randn(Xi.shape, generator=g, dtype=torch.float64)
+    whole = capacity.kernel_retriever(lambda X: (W, None))(Xi, cues, 5.0, 2)
+    blocked = capacity.kernel_retriever(lambda X: (W, None), cue_block=4)(Xi, cues, 5.0, 2)
+    assert torch.allclose(whole, blocked, atol=1e-12)
+    assert torch.allclose(capacity.dense_retriever()(Xi, cues, 5.0, 2),
+                          capacity.dense_retriever(cue_block=4)(Xi, cues, 5.0, 2), atol=1e-12)

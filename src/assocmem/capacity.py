@@ -42,25 +42,37 @@ def sphere_generator(d: int, dtype=torch.float32, device: torch.device | str = "
     return make
 
 
-def dense_retriever(separation: str = "softmax", normalize: bool = False) -> Retriever:
-    """The modern Hopfield map ``x <- Xi^T sep(beta Xi x)`` (identity features), ``steps`` times."""
+def _in_blocks(step: Callable[[torch.Tensor], torch.Tensor], cues: torch.Tensor, block: int | None) -> torch.Tensor:
+    """``step(cues)`` on ``block`` cues at a time (memory ``O(block * M)`` for the attention), concatenated."""
+    B = cues.shape[-2]
+    if block is None or block >= B:
+        return step(cues)
+    return torch.cat([step(cues[..., s:s + block, :]) for s in range(0, B, block)], dim=-2)
+
+
+def dense_retriever(separation: str = "softmax", normalize: bool = False, cue_block: int | None = None) -> Retriever:
+    """The modern Hopfield map ``x <- Xi^T sep(beta Xi x)`` (identity features), ``steps`` times, on
+    ``cue_block`` cues at a time."""
 
     def retrieve(Xi, cues, beta, steps):
-        return _k.retrieve(Xi, cues, beta, separation=separation, normalize=normalize, steps=steps).state
+        return _in_blocks(lambda x: _k.retrieve(Xi, x, beta, separation=separation, normalize=normalize,
+                                                steps=steps).state, cues, cue_block)
 
     return retrieve
 
 
 def kernel_retriever(feature_map: Callable[[torch.Tensor], tuple], separation: str = "softmax",
-                     normalize: bool = True) -> Retriever:
+                     normalize: bool = True, cue_block: int | None = None) -> Retriever:
     """KHM retrieval with a feature map built per memory set: ``feature_map(Xi) -> (W, c)`` (batched).
 
-    ``feature_map`` may train (U-Hop+ stage I) or draw a random ``W``; stage II then retrieves with it.
+    ``feature_map`` may train (U-Hop+ stage I) or draw a random ``W``; stage II then retrieves with it,
+    ``cue_block`` cues at a time.
     """
 
     def retrieve(Xi, cues, beta, steps):
         W, c = feature_map(Xi)
-        return _k.retrieve(Xi, cues, beta, W, c, separation=separation, normalize=normalize, steps=steps).state
+        return _in_blocks(lambda x: _k.retrieve(Xi, x, beta, W, c, separation=separation, normalize=normalize,
+                                                steps=steps).state, cues, cue_block)
 
     return retrieve
 

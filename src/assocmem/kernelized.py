@@ -139,23 +139,50 @@ def min_angle_deg(Xi: torch.Tensor, W: torch.Tensor | None = None, c: torch.Tens
     return torch.rad2deg(torch.arccos(max_cosine(Xi, W, c, valid).clamp(-1.0, 1.0)))
 
 
+def _pair_lse_block(f: torch.Tensor, start: int, stop: int, tau: float, valid: torch.Tensor | None) -> torch.Tensor:
+    """``log sum exp(cos_{mu nu} / tau)`` over the pairs ``mu < nu`` with ``start <= mu < stop``, ``(...)``."""
+    M = f.shape[-2]
+    z = f[..., start:stop, :] @ f.transpose(-1, -2) / tau  # (..., stop - start, M)
+    mask = torch.arange(M, device=f.device) > torch.arange(start, stop, device=f.device)[:, None]
+    if valid is not None:
+        mask = mask & valid[..., start:stop, None] & valid[..., None, :]
+    # a finite fill keeps the gradient finite for a block without pairs (all padding)
+    return torch.logsumexp(z.masked_fill(~mask, torch.finfo(z.dtype).min).flatten(-2), -1)
+
+
+def _pair_lse(f: torch.Tensor, tau: float, valid: torch.Tensor | None, block: int | None) -> torch.Tensor:
+    """``log sum_{mu < nu} exp(cos_{mu nu} / tau)`` of normalized features ``f (..., M, D)``, ``(...)``.
+
+    With ``block`` the ``M x M`` cosine matrix is never held whole: rows are taken ``block`` at a time and
+    each block is recomputed in the backward pass (activation checkpointing), so memory is
+    ``O(block * M)`` instead of ``O(M^2)`` at about 1.5 times the compute.
+    """
+    M = f.shape[-2]
+    if block is None or block >= M - 1:
+        return _pair_lse_block(f, 0, M, tau, valid)
+    from torch.utils.checkpoint import checkpoint
+
+    parts = [checkpoint(_pair_lse_block, f, s, min(s + block, M - 1), tau, valid, use_reentrant=False)
+             for s in range(0, M - 1, block)]  # the last row has no partner nu > mu
+    return torch.logsumexp(torch.stack(parts, -1), -1)
+
+
 def separation_loss(Xi: torch.Tensor, W: torch.Tensor | None, c: torch.Tensor | None, tau: float,
-                    variant: str = "mean", valid: torch.Tensor | None = None) -> torch.Tensor:
+                    variant: str = "mean", valid: torch.Tensor | None = None, block: int | None = None) -> torch.Tensor:
     """U-Hop+ surrogate of the largest pairwise cosine, one value per leading batch index.
 
     ``mean``: ``(1/M) log mean_{mu<nu} exp(cos_{mu nu} / tau)`` (the main-text loss); ``sum``:
-    ``log sum_{mu<nu} exp(cos_{mu nu} / tau)`` (the MIL variant). ``valid`` ``(..., M)`` masks padding rows.
+    ``log sum_{mu<nu} exp(cos_{mu nu} / tau)`` (the MIL variant). ``valid`` ``(..., M)`` masks padding rows;
+    ``block`` bounds memory for large ``M`` (see :func:`_pair_lse`), with the same value and gradient.
     """
+    if variant not in ("mean", "sum"):
+        raise ValueError(f"unknown separation-loss variant {variant!r}; choose 'mean' or 'sum'")
     f = _normalized(Xi, W, c)
-    mask = _pair_mask(f.shape[-2], valid, f.device)
-    z = (f @ f.transpose(-1, -2) / tau).masked_fill(~mask, float("-inf"))
-    lse = torch.logsumexp(z.flatten(-2), -1)  # over the pairs mu < nu
-    if variant == "mean":
-        m = torch.as_tensor(float(f.shape[-2]), dtype=f.dtype) if valid is None else valid.sum(-1).to(f.dtype)
-        return (lse - torch.log(m * (m - 1) / 2)) / m
+    lse = _pair_lse(f, tau, valid, block)
     if variant == "sum":
         return lse
-    raise ValueError(f"unknown separation-loss variant {variant!r}; choose 'mean' or 'sum'")
+    m = torch.as_tensor(float(f.shape[-2]), dtype=f.dtype) if valid is None else valid.sum(-1).to(f.dtype)
+    return (lse - torch.log(m * (m - 1) / 2)) / m
 
 
 def kaiming_normal(shape: tuple[int, ...], generator: torch.Generator, dtype=torch.float32) -> torch.Tensor:
@@ -175,13 +202,14 @@ class UHopResult:
 def uhop_train(Xi: torch.Tensor, W0: torch.Tensor, c0: torch.Tensor | None = None, *, steps: int, lr: float,
                tau: float, optimizer: str = "adam", variant: str = "mean", batch_size: int | None = None,
                clip: float | None = None, generator: torch.Generator | None = None,
-               valid: torch.Tensor | None = None) -> UHopResult:
+               valid: torch.Tensor | None = None, block: int | None = None) -> UHopResult:
     """U-Hop+ stage I: ``steps`` optimizer steps on :func:`separation_loss`, starting from ``W0`` (and ``c0``).
 
     Leading dimensions of ``Xi``/``W0`` are independent problems; their losses are summed, which leaves each
     problem's gradient (and its Adam/SGD step) unchanged. ``batch_size`` draws a random subset of memories per step
     (the loss is computed within the mini-batch; one "epoch" is ``ceil(M / batch_size)`` such steps);
-    ``clip`` caps the global gradient norm; ``valid`` ``(..., M)`` masks padding rows (full-batch only).
+    ``clip`` caps the global gradient norm; ``valid`` ``(..., M)`` masks padding rows (full-batch only);
+    ``block`` computes the loss ``block`` memories at a time (same result, memory ``O(block * M)``).
     """
     if valid is not None and batch_size is not None:
         raise ValueError("valid (padded memory sets) needs full-batch training")
@@ -206,7 +234,7 @@ def uhop_train(Xi: torch.Tensor, W0: torch.Tensor, c0: torch.Tensor | None = Non
             batch = Xi[..., idx, :]
         else:
             batch = Xi
-        loss = separation_loss(batch, W, c, tau, variant, valid)
+        loss = separation_loss(batch, W, c, tau, variant, valid, block)
         losses.append(loss.detach())
         opt.zero_grad()
         loss.sum().backward()
@@ -214,7 +242,7 @@ def uhop_train(Xi: torch.Tensor, W0: torch.Tensor, c0: torch.Tensor | None = Non
             torch.nn.utils.clip_grad_norm_(params, clip)
         opt.step()
     with torch.no_grad():
-        final = separation_loss(Xi, W, c, tau, variant, valid) if batch_size is None or batch_size >= M else losses[-1]
+        final = separation_loss(Xi, W, c, tau, variant, valid, block) if batch_size is None or batch_size >= M else losses[-1]
     losses.append(final.detach())
     return UHopResult(W=W.detach(), c=c.detach() if c is not None else None, losses=torch.stack(losses))
 

@@ -77,7 +77,8 @@ def feature_map(D: int, params: dict, seed: int, train: bool):
         W0 = K.kaiming_normal((Xi.shape[0], D, Xi.shape[-1]), _device.generator(seed), Xi.dtype).to(Xi.device)
         if not train:
             return W0, None
-        res = K.uhop_train(Xi, W0, steps=params["uhop_steps"], lr=params["uhop_lr"], tau=params["uhop_tau"])
+        res = K.uhop_train(Xi, W0, steps=params["uhop_steps"], lr=params["uhop_lr"], tau=params["uhop_tau"],
+                           block=params.get("block"))
         return res.W, None
 
     return build
@@ -127,7 +128,8 @@ def run(params: dict, *, seed: int, data_path: Path | None = None, device=torch.
             prev = None
             for D in params["feature_dims"]:
                 retr = _capacity.kernel_retriever(feature_map(D, fparams, seed * 31 + D + off, kind == "U-Hop+"),
-                                                  separation="softmax", normalize=True)
+                                                  separation="softmax", normalize=True,
+                                                  cue_block=params.get("block"))
                 res = _capacity.capacity(make, retr, beta=params["beta"], steps=params["retrieval_steps"],
                                          tol=params["tol"], draws=params["draws"], m_max=m_max,
                                          seed=seed * 1009 + D + off, m_start=prev, growth=params["growth"],
