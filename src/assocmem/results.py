@@ -16,9 +16,11 @@ from __future__ import annotations
 import platform
 import subprocess
 import textwrap
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -74,6 +76,22 @@ def versions() -> dict[str, str]:
     return out
 
 
+def pyplot(style: str = "whitegrid", context: str = "paper", theme: bool = True):
+    """matplotlib.pyplot on the Agg backend and seaborn with the project's theme: returns (plt, sns).
+
+    ``theme=False`` leaves seaborn's theme as it is (for figures that never set one).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if theme:
+        sns.set_theme(style=style, context=context)
+    return plt, sns
+
+
 def add_caption(fig, caption: str, width: int = 150) -> None:
     """Print ``caption`` beneath the axes of ``fig`` so the PNG and PDF carry it."""
     wrapped = textwrap.fill(caption, width=width)
@@ -127,3 +145,45 @@ def target_meta(config: dict, *, paper: str, paper_key: str, params: dict, devic
         meta["run_wall_time_s"] = round(run_wall_s, 2)
     meta["wall_time_s"] = round(time.perf_counter() - started, 2)
     return meta
+
+
+@dataclass
+class TargetRun:
+    """What :func:`begin_target` sets up for a target: its config, parameters, device, dtype and start time."""
+
+    config: dict
+    params: dict
+    device: Any
+    dtype: Any
+    started: float
+
+
+def begin_target(config: dict, name: str, threads: int | None = None) -> TargetRun:
+    """Start a target: set the thread count, read experiment ``name``'s parameters at the configured
+    scale, resolve the device and dtype, and start the wall clock."""
+    import time
+
+    import torch
+
+    from . import config as _config
+    from . import device as _device
+
+    if threads:
+        torch.set_num_threads(threads)
+    params = _config.experiment_params(config, name)
+    dev, dtype = _device.resolve_device(config.get("device")), _device.resolve_dtype(config.get("dtype"))
+    return TargetRun(config=config, params=params, device=dev, dtype=dtype, started=time.perf_counter())
+
+
+def finish_target(run: TargetRun, out_prefix: Path | str, *, paper: str, paper_key: str, claims: list[Claim],
+                  table: pd.DataFrame, caption: Callable[[str], str], figure: Callable[[str], Any],
+                  run_wall_s: float | None = None, dtype=None, device=None, **extra) -> dict:
+    """Finish a target: ``caption(verdict)`` gives the caption, ``figure(caption)`` the figure; the
+    metadata (:func:`target_meta`, with the run's device and dtype unless given) and the files are
+    written by :func:`write_target`. Return the metadata written."""
+    cap = caption(verdict(claims))
+    fig = figure(cap)
+    meta = target_meta(run.config, paper=paper, paper_key=paper_key, params=run.params,
+                       device=run.device if device is None else device, dtype=run.dtype if dtype is None else dtype,
+                       caption=cap, claims=claims, started=run.started, run_wall_s=run_wall_s, **extra)
+    return write_target(out_prefix, figure=fig, table=table, meta=meta)

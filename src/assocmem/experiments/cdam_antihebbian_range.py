@@ -30,9 +30,8 @@ import torch
 
 from . import cli
 from .. import cdam
-from .. import config as _config
 from .. import device as _device
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "cdam_antihebbian_range"
 TARGET = "fig_cdam_antihebbian_range"
@@ -189,13 +188,7 @@ def _setting_label(a: float, h: float) -> str:
 
 def make_figure(table: pd.DataFrame, first: dict, params: dict, caption_text: str):
     """Attractor matrices, state-memory correlations over time, range curves and mean activity."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     settings = [tuple(s) for s in params["settings"]]
     S = len(settings)
     times = [t for t in params["snapshot_steps"] if t <= params["steps"]]
@@ -277,21 +270,16 @@ def _cycle_panels(fig, gs, final_corr: torch.Tensor, settings: list[tuple]) -> N
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
     """Run the experiment and write ``<out_prefix>.{png,pdf,csv,json}``; return the metadata."""
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
-    out = run(params, seed=config["seed"], device=dev, dtype=dtype)
-    run_wall = time.perf_counter() - t0
+    tr = begin_target(config, NAME, threads)
+    params, dev = tr.params, tr.device
+    out = run(params, seed=config["seed"], device=dev, dtype=tr.dtype)
+    run_wall = time.perf_counter() - tr.started
     table = summarize(out["curves"])
     claims = evaluate_claims(table)
-    v = verdict(claims)
-    cap = caption(params, config["scale"], v, _device.describe(dev))
-    fig = make_figure(table, out, params, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
-        claims=claims, started=t0, run_wall_s=run_wall,
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v, _device.describe(dev)),
+        figure=lambda cap: make_figure(table, out, params, cap),
         kappa=params["kappa"],
         conventions=("memories are rows (p, n); M = D^-1/2 A D^-1/2 (row sums); targets Q[mu] = a xi_mu + "
                      "h sum_nu M[mu, nu] xi_nu (edges followed mu -> nu); softmax of beta * sigma . xi_mu; "
@@ -300,7 +288,6 @@ def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> di
         data="synthetic i.i.d. U[0,1] patterns (as in the paper)",
         substitutions="none",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

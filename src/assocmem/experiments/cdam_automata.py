@@ -38,9 +38,8 @@ import torch
 
 from . import cli
 from .. import cdam
-from .. import config as _config
 from .. import device as _device
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "cdam_automata"
 TARGET = "fig_cdam_automata"
@@ -259,13 +258,7 @@ def caption(params: dict, scale: str, verdict_text: str) -> str:
 
 
 def make_figure(trace: torch.Tensor, params: dict, caption_text: str, dfa: pd.DataFrame | None = None):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     rows = 2 if dfa is not None and len(dfa) else 1
     fig = plt.figure(figsize=(4 * len(RELEASED), 3.2 * rows))
     gs = fig.add_gridspec(rows, len(RELEASED))
@@ -299,27 +292,22 @@ def make_figure(trace: torch.Tensor, params: dict, caption_text: str, dfa: pd.Da
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
     raw, trace = run(params, seed=config["seed"])
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    dfa = summarize_dfas(run_dfas(params, seed=config["seed"], device=dev, dtype=dtype))
-    run_wall = time.perf_counter() - t0
+    dfa = summarize_dfas(run_dfas(params, seed=config["seed"], device=tr.device, dtype=tr.dtype))
+    run_wall = time.perf_counter() - tr.started
     table = pd.concat([summarize(raw), dfa], ignore_index=True)
     claims = evaluate_claims(table)
-    v = verdict(claims)
-    cap = caption(params, config["scale"], v)
-    fig = make_figure(trace, params, cap, dfa)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=f"float64 (family tree), {dtype} (DFAs)",
-        caption=cap, claims=claims, started=t0, run_wall_s=run_wall, kappa=params["kappa"],
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v),
+        figure=lambda cap: make_figure(trace, params, cap, dfa),
+        dtype=f"float64 (family tree), {tr.dtype} (DFAs)", kappa=params["kappa"],
         data="synthetic U[0,1] patterns (as in the paper)",
         substitutions="none; general DFAs (spec E7, second part) use project choices: random strings and DFAs, "
                       "n, k, steps per symbol and string length from the config",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,9 +25,8 @@ import torch
 
 from . import cli
 from .. import cdam
-from .. import config as _config
 from .. import device as _device
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "cdam_communities"
 TARGET = "fig_cdam_communities"
@@ -186,13 +185,7 @@ def caption(params: dict, scale: str, verdict_text: str, device: str) -> str:
 
 
 def make_figure(table: pd.DataFrame, example: dict, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
     colors = dict(zip(["karate", "tutte"], sns.color_palette("colorblind", 2)))
     for name, sub in table.groupby("graph"):
@@ -218,28 +211,22 @@ def make_figure(table: pd.DataFrame, example: dict, caption_text: str):
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
+    tr = begin_target(config, NAME, threads)
+    params, dev = tr.params, tr.device
     if sorted(params["a_values"])[0] != params["a_values"][-1]:
         raise ValueError("the last of a_values must be the most negative (the figure's example uses it)")
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
-    raw, example = run(params, seed=config["seed"], device=dev, dtype=dtype)
-    run_wall = time.perf_counter() - t0
+    raw, example = run(params, seed=config["seed"], device=dev, dtype=tr.dtype)
+    run_wall = time.perf_counter() - tr.started
     table = summarize(raw)
     claims = evaluate_claims(table)
-    v = verdict(claims)
-    cap = caption(params, config["scale"], v, _device.describe(dev))
-    fig = make_figure(table, example, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
-        claims=claims, started=t0, run_wall_s=run_wall,
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v, _device.describe(dev)),
+        figure=lambda cap: make_figure(table, example, cap),
         kappa=params["kappa"],
         data="networkx karate_club_graph and tutte_graph; synthetic U[0,1] patterns",
         substitutions="none",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,10 +27,9 @@ import torch
 
 from . import cli
 from .. import cdam
-from .. import config as _config
 from .. import device as _device
 from ..data import as_patterns, load_images
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "cdam_image_retrieval"
 TARGET = "fig_cdam_image_retrieval"
@@ -138,13 +137,7 @@ def caption(params: dict, dataset: str, scale: str, verdict_text: str, device: s
 
 
 def make_figure(table: pd.DataFrame, examples: dict, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     a_vals = sorted(table["a"].unique(), reverse=True)
     n_ex = examples["states"].shape[1]
     fig = plt.figure(figsize=(11, 4.2))
@@ -190,29 +183,23 @@ def _examples(images: torch.Tensor, params: dict, seed: int, n_ex: int = 5) -> d
 
 
 def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
+    tr = begin_target(config, NAME, threads)
+    params, dev = tr.params, tr.device
     dataset = params["dataset"]
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
     images = load_images(data_path)["test_images"]
-    raw = run(images, params, dataset=dataset, seed=config["seed"], device=dev, dtype=dtype)
-    run_wall = time.perf_counter() - t0
+    raw = run(images, params, dataset=dataset, seed=config["seed"], device=dev, dtype=tr.dtype)
+    run_wall = time.perf_counter() - tr.started
     table = summarize(raw)
     claims = evaluate_claims(table)
-    v = verdict(claims)
-    cap = caption(params, dataset, config["scale"], v, _device.describe(dev))
-    fig = make_figure(table, _examples(images, params, config["seed"]), cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
-        claims=claims, started=t0, run_wall_s=run_wall,
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, dataset, config["scale"], v, _device.describe(dev)),
+        figure=lambda cap: make_figure(table, _examples(images, params, config["seed"]), cap),
         kappa=params["kappa"],
         data=str(data_path),
         datasets={dataset: DATASET_NOTES.get(dataset, dataset)},
         substitutions="none" if dataset == "fashion_mnist" else f"{dataset} instead of Fashion-MNIST (beyond the paper)",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

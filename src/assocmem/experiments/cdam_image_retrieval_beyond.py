@@ -24,13 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import cli
-from .. import config as _config
 from .. import device as _device
 from ..data import load_images
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot, verdict
 from .cdam_image_retrieval import DATASET_NOTES, PAPER, PAPER_KEY, run, summarize
 
 NAME = "cdam_image_retrieval_beyond"
@@ -89,13 +87,7 @@ def caption(params: dict, scale: str, claims: list[Claim], device: str) -> str:
 
 
 def make_figure(table: pd.DataFrame, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     datasets = list(dict.fromkeys(table["dataset"]))
     a_vals = sorted(table["a"].unique(), reverse=True)
     palette = dict(zip(a_vals, sns.color_palette("viridis", n_colors=len(a_vals))))
@@ -121,26 +113,23 @@ def make_figure(table: pd.DataFrame, caption_text: str):
 
 def run_target(config: dict, data_dir: Path, out_prefix: Path, threads: int | None = None) -> dict:
     """Read ``<data_dir>/<dataset>.pt`` for every configured data set; write ``<out_prefix>.{png,pdf,csv,json}``."""
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params, dev = tr.params, tr.device
     raws = []
     for ds in params["datasets"]:
         images = load_images(Path(data_dir) / f"{ds}.pt")["test_images"]
-        raws.append(run(images, params, dataset=ds, seed=config["seed"], device=dev, dtype=dtype))
-    run_wall = time.perf_counter() - t0
+        raws.append(run(images, params, dataset=ds, seed=config["seed"], device=dev, dtype=tr.dtype))
+    run_wall = time.perf_counter() - tr.started
     table = summarize(pd.concat(raws, ignore_index=True)).drop(columns="author_value")
     claims = evaluate_claims(table)
-    cap = caption(params, config["scale"], claims, _device.describe(dev))
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
-        claims=claims, started=t0, run_wall_s=run_wall, kappa=params["kappa"], data=str(data_dir),
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], claims, _device.describe(dev)),
+        figure=lambda cap: make_figure(table, cap),
+        kappa=params["kappa"], data=str(data_dir),
         datasets={ds: DATASET_NOTES.get(ds, ds) for ds in params["datasets"]},
         substitutions="beyond the paper: other image sets and larger P than the paper's Fashion-MNIST P <= 30",
     )
-    return write_target(out_prefix, figure=make_figure(table, cap), table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,10 +29,9 @@ import torch
 
 from . import cli
 from .. import cdam
-from .. import config as _config
 from .. import device as _device
 from ..data import load_tensors, sequence_distance
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from .cdam_antihebbian_range import recall_range
 
 NAME = "cdam_miyashita"
@@ -156,14 +155,9 @@ def caption(params: dict, n_stim: int, n: int, scale: str, verdict_text: str, de
 
 
 def make_figure(table: pd.DataFrame, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.ticker
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw=dict(width_ratios=[2, 1]))
     a_vals = sorted(table["a"].unique(), reverse=True)
     palette = sns.color_palette("viridis_r", n_colors=len(a_vals))
@@ -190,23 +184,19 @@ def make_figure(table: pd.DataFrame, caption_text: str):
 
 def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
     """Run the experiment on the prepared stimuli and write ``<out_prefix>.{png,pdf,csv,json}``."""
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params, dev = tr.params, tr.device
     data = load_tensors(data_path)
     patterns, position = data["patterns"], data["position"]
-    curves = run(patterns, position, params, seed=config["seed"], device=dev, dtype=dtype)
-    run_wall = time.perf_counter() - t0
+    curves = run(patterns, position, params, seed=config["seed"], device=dev, dtype=tr.dtype)
+    run_wall = time.perf_counter() - tr.started
     table = summarize(curves)
     claims = evaluate_claims(table)
-    v = verdict(claims)
-    cap = caption(params, patterns.shape[0], patterns.shape[1], config["scale"], v, _device.describe(dev))
-    fig = make_figure(table, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
-        claims=claims, started=t0, run_wall_s=run_wall,
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, patterns.shape[0], patterns.shape[1], config["scale"], v,
+                                  _device.describe(dev)),
+        figure=lambda cap: make_figure(table, cap),
         kappa=params["kappa"],
         data=str(data_path),
         n_stimuli=int(patterns.shape[0]),
@@ -214,7 +204,6 @@ def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | N
         substitutions=("random U[0,1) patterns stand in for the fractal stimuli (as in the paper); monkey data not "
                        "available offline, only the reported ~5-position range is drawn"),
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,9 +48,8 @@ import torch
 
 from . import cli
 from .. import cdam
-from .. import config as _config
 from .. import device as _device
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "cdam_modes"
 TARGET = "fig_cdam_modes"
@@ -281,15 +280,10 @@ def caption(params: dict, scale: str, verdict_text: str, device: str) -> str:
 
 
 def make_figure(table: pd.DataFrame, params: dict, caption_text: str, graphs: dict):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    sns.set_theme(style="white", context="paper")
+    plt, sns = pyplot("white")
     names, betas = params["graphs"], params["betas"]
     pal = sns.color_palette("colorblind", 3)
     colors = [pal[0], pal[1], pal[2], (0.78, 0.78, 0.78)]  # auto, narrow, wide, quiescent (grey)
@@ -334,28 +328,23 @@ def make_figure(table: pd.DataFrame, params: dict, caption_text: str, graphs: di
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params, dev, dtype = tr.params, tr.device, tr.dtype
     raw = run(params, seed=config["seed"], device=dev, dtype=dtype)
     raw = pd.concat([raw, run_large_n(params, seed=config["seed"], device=dev, dtype=dtype)], ignore_index=True)
-    run_wall = time.perf_counter() - t0
+    run_wall = time.perf_counter() - tr.started
     table = summarize(raw)
     claims = evaluate_claims(table)
-    v = verdict(claims)
-    cap = caption(params, config["scale"], v, _device.describe(dev))
     graphs = {g: cdam.normalized_adjacency(make_graph(g, params, config["seed"] * 100)) for g in params["graphs"]}
-    fig = make_figure(table, params, cap, graphs)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap, claims=claims,
-        started=t0, run_wall_s=run_wall, kappa=params["kappa"],
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v, _device.describe(dev)),
+        figure=lambda cap: make_figure(table, params, cap, graphs),
+        kappa=params["kappa"],
         data="networkx graphs (cycle, karate club, Tutte, seeded Erdos-Renyi and Watts-Strogatz); synthetic U[0,1] patterns",
         substitutions="the paper's phase diagram was not seen: boundaries derived (large n, argmax limit), mode "
                       "classifier and grid are project choices",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,10 +42,9 @@ import pandas as pd
 import torch
 
 from .. import cdam
-from .. import config as _config
 from .. import device as _device
 from ..data.images import as_patterns, load_images
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from . import cli
 
 NAME = "cdam_sequences"
@@ -437,13 +436,7 @@ def caption(params: dict, scale: str, verdict_text: str, device: str, failed: li
 
 
 def make_figure(table: pd.DataFrame, traces: dict, params: dict, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     clips = [c for c in CLIPS if c in set(table["clip"])]
     fig, axes = plt.subplots(2, 2 + len(clips), figsize=(4 * (2 + len(clips)), 7.5))
     beta0, eta0 = params["beta_eta"][0]
@@ -526,31 +519,25 @@ def make_figure(table: pd.DataFrame, traces: dict, params: dict, caption_text: s
 
 def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
     """Generate the clips from the prepared MNIST file, run, and write ``<out_prefix>.{png,pdf,csv,json}``."""
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params, dev = tr.params, tr.device
     clips = make_clips(load_images(data_path)["test_images"], params, config["seed"])
     t_run = time.perf_counter()
-    raw, traces = run(clips, params, seed=config["seed"], device=dev, dtype=dtype)
+    raw, traces = run(clips, params, seed=config["seed"], device=dev, dtype=tr.dtype)
     run_wall = time.perf_counter() - t_run
     table = summarize(raw)
     claims = evaluate_claims(table, params["beta_eta"][0][0])
-    v = verdict(claims)
-    cap = caption(params, config["scale"], v, _device.describe(dev), [c.id for c in claims if not c.passed])
-    fig = make_figure(table, traces, params, cap)
-    meta = target_meta(
-        config,
+    failed = [c.id for c in claims if not c.passed]
+    return finish_target(
+        tr,
+        out_prefix,
         paper=PAPER,
         paper_key=PAPER_KEY,
-        params=params,
-        device=dev,
-        dtype=dtype,
-        caption=cap,
         claims=claims,
-        started=t0,
+        table=table,
         run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v, _device.describe(dev), failed),
+        figure=lambda cap: make_figure(table, traces, params, cap),
         kappa=params["kappa"],
         data=str(data_path),
         substitutions=(
@@ -559,7 +546,6 @@ def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | N
             "distractor protocol is a project choice"
         ),
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

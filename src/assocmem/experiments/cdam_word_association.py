@@ -46,10 +46,9 @@ import pandas as pd
 import torch
 
 from .. import cdam
-from .. import config as _config
 from .. import device as _device
 from ..data import word_association as wa
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from . import cli
 from .cdam_communities import cluster
 
@@ -304,14 +303,9 @@ def caption(params: dict, sizes: dict, scale: str, verdict_text: str, device: st
 
 
 def make_figure(table: pd.DataFrame, examples: dict, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
-    import seaborn as sns
 
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     sources = [s for s in SOURCES if s in set(table["source"])]
     fig = plt.figure(figsize=(13, 3.3 * len(sources) + 1.8))
     gs = fig.add_gridspec(len(sources) + 1, 3, height_ratios=[1] * len(sources) + [0.5])
@@ -385,34 +379,28 @@ def example_a_values(a_values) -> list[float]:
 
 def run_target(config: dict, data_paths: dict, out_prefix: Path, threads: int | None = None) -> dict:
     """Run on the prepared edge lists ``data_paths`` (source -> path) and write ``<out_prefix>.{png,pdf,csv,json}``."""
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params, dev = tr.params, tr.device
     graphs = {s: word_graph(Path(data_paths[s]), params, config["seed"]) for s in params["sources"]}
     t_run = time.perf_counter()
-    raw, labels = run(graphs, params, seed=config["seed"], device=dev, dtype=dtype)
+    raw, labels = run(graphs, params, seed=config["seed"], device=dev, dtype=tr.dtype)
     run_wall = time.perf_counter() - t_run
     table = summarize(raw)
     claims = evaluate_claims(table, params["range_threshold"])
-    v = verdict(claims)
     picks = example_a_values(params["a_values"])
     examples = {s: example_clusters(*graphs[s], labels, s, picks) for s in graphs}
     sizes = {s: len(graphs[s][0]) for s in graphs}
-    cap = caption(params, sizes, config["scale"], v, _device.describe(dev), [c.id for c in claims if not c.passed])
-    fig = make_figure(table, examples, cap)
-    meta = target_meta(
-        config,
+    failed = [c.id for c in claims if not c.passed]
+    return finish_target(
+        tr,
+        out_prefix,
         paper=PAPER,
         paper_key=PAPER_KEY,
-        params=params,
-        device=dev,
-        dtype=dtype,
-        caption=cap,
         claims=claims,
-        started=t0,
+        table=table,
         run_wall_s=run_wall,
+        caption=lambda v: caption(params, sizes, config["scale"], v, _device.describe(dev), failed),
+        figure=lambda cap: make_figure(table, examples, cap),
         kappa=params["kappa"],
         data={s: str(data_paths[s]) for s in graphs},
         n_words=sizes,
@@ -423,7 +411,6 @@ def run_target(config: dict, data_paths: dict, out_prefix: Path, threads: int | 
         },
         substitutions="none (project extension: random U[0,1] patterns stand for the words)",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,9 +39,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import config as _config
 from .. import device as _device
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from . import cli
 
 NAME = "kde_capacity"
@@ -252,13 +251,7 @@ def caption(params: dict, scale: str, verdict_text: str) -> str:
 
 
 def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     cap = table[table["kind"] == "capacity"]
     frac = table[table["kind"] == "fraction"]
     sigmas = sorted(cap["sigma"].unique())
@@ -301,24 +294,18 @@ def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
-    raw = run(params, seed=config["seed"], device=dev, dtype=dtype)
-    run_wall = time.perf_counter() - t0
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
+    raw = run(params, seed=config["seed"], device=tr.device, dtype=tr.dtype)
+    run_wall = time.perf_counter() - tr.started
     table = summarize(raw, params)
     claims = evaluate_claims(table)
-    v = verdict(claims)
-    cap = caption(params, config["scale"], v)
-    fig = make_figure(table, params, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
-        claims=claims, started=t0, run_wall_s=run_wall, data="synthetic: uniform points on the unit sphere",
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v), figure=lambda cap: make_figure(table, params, cap),
+        data="synthetic: uniform points on the unit sphere",
         substitutions="none (spec E1 and its perturbed-start variant)",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,10 +23,9 @@ import pandas as pd
 import torch
 
 from . import cli
-from .. import config as _config
 from .. import device as _device
 from .. import kernelized as K
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "khm_basins"
 TARGET = "fig_basins"
@@ -121,11 +120,9 @@ def caption(params: dict, scale: str, verdict_text: str) -> str:
 
 
 def make_figure(labels, table, Xi, params, caption_text):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
+
+    plt, _ = pyplot(theme=False)
 
     seps, Ns = params["separations"], list(params["uhop_steps"])
     n, e = params["grid"], params["extent"]
@@ -152,21 +149,18 @@ def make_figure(labels, table, Xi, params, caption_text):
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
     labels, table, Xi, _ = run(params, seed=config["seed"])
-    run_wall = time.perf_counter() - t0
+    run_wall = time.perf_counter() - tr.started
     claims = evaluate_claims(table)
-    cap = caption(params, config["scale"], verdict(claims))
-    fig = make_figure(labels, table, Xi, params, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=torch.device("cpu"), dtype=torch.float64,
-        caption=cap, claims=claims, started=t0, run_wall_s=run_wall, data="synthetic unit-norm 2-D memories",
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v),
+        figure=lambda cap: make_figure(labels, table, Xi, params, cap),
+        device=torch.device("cpu"), dtype=torch.float64, data="synthetic unit-norm 2-D memories",
         retrieval_features="raw W x", substitutions="memory draw from the config seed (the paper: seed 42)",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,11 +46,10 @@ import torch
 
 from . import cli
 from .. import capacity as _capacity
-from .. import config as _config
 from .. import device as _device
 from .. import kernelized as K
 from ..data import as_patterns, load_images
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "khm_capacity"
 TARGET = "fig_capacity_vs_feature_dim"
@@ -246,13 +245,7 @@ def caption(params: dict, scale: str, verdict_text: str, note: str = "") -> str:
 
 
 def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     datasets = [d for d in DATASETS if len(_rows(table, d))]
     titles = {"sphere": f"random spherical patterns (d = {params['pattern_dim']})", "mnist": "MNIST images (d = 784)"}
     fig, axes = plt.subplots(1, len(datasets), figsize=(6.0 * len(datasets), 4), squeeze=False)
@@ -276,21 +269,17 @@ def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
 
 
 def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev = _device.resolve_device(config.get("device"))
-    t0 = time.perf_counter()
-    table = run(params, seed=config["seed"], data_path=Path(data_path), device=dev)
-    run_wall = time.perf_counter() - t0
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
+    table = run(params, seed=config["seed"], data_path=Path(data_path), device=tr.device)
+    run_wall = time.perf_counter() - tr.started
     claims = evaluate_claims(table, params)
     note = mnist_fit_note(table)
-    cap = caption(params, config["scale"], verdict(claims), note)
-    fig = make_figure(table, params, cap)
     with_mnist = "mnist" in params["datasets"]
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=torch.float32,
-        caption=cap, claims=claims, started=t0, run_wall_s=run_wall,
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v, note), figure=lambda cap: make_figure(table, params, cap),
+        dtype=torch.float32,
         data="synthetic: memories uniform on the sphere" + ("; MNIST training images (offline, exact)"
                                                              if with_mnist else ""),
         retrieval_features="normalized Phi(x) = W x",
@@ -299,7 +288,6 @@ def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | N
             "; MNIST: random subsets of M training images, pixels in [0, 1] scaled to unit norm (not centred)"
             if with_mnist else "; MNIST not run"),
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

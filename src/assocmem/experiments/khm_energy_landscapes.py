@@ -27,10 +27,9 @@ import pandas as pd
 import torch
 
 from . import cli
-from .. import config as _config
 from .. import device as _device
 from .. import kernelized as K
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from .khm_basins import grid_points, initial_map
 
 NAME = "khm_energy_landscapes"
@@ -131,10 +130,7 @@ def caption(params: dict, scale: str, verdict_text: str) -> str:
 
 
 def make_figure(energies, memories, table, ax_vals, params, caption_text):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt, _ = pyplot(theme=False)
 
     Ns, seps = list(params["uhop_steps"]), params["separations"]
     rows = [(k, sep) for k in range(len(params["settings"])) for sep in seps]
@@ -155,21 +151,18 @@ def make_figure(energies, memories, table, ax_vals, params, caption_text):
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
     energies, memories, table, ax_vals = run(params, seed=config["seed"])
-    run_wall = time.perf_counter() - t0
+    run_wall = time.perf_counter() - tr.started
     claims = evaluate_claims(table)
-    cap = caption(params, config["scale"], verdict(claims))
-    fig = make_figure(energies, memories, table, ax_vals, params, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=torch.device("cpu"), dtype=torch.float64,
-        caption=cap, claims=claims, started=t0, run_wall_s=run_wall, data="synthetic unit-norm 2-D memories",
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v),
+        figure=lambda cap: make_figure(energies, memories, table, ax_vals, params, cap),
+        device=torch.device("cpu"), dtype=torch.float64, data="synthetic unit-norm 2-D memories",
         retrieval_features="raw W x", substitutions="memory draws from the config seed (the paper: seeds 111, 1111)",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

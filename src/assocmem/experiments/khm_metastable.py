@@ -32,11 +32,10 @@ import pandas as pd
 import torch
 
 from . import cli
-from .. import config as _config
 from .. import device as _device
 from .. import kernelized as K
 from ..data import load_images
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "khm_metastable"
 TARGET = "tab_metastable_states"
@@ -160,13 +159,7 @@ def caption(params: dict, scale: str, verdict_text: str, note: str = "") -> str:
 
 
 def make_figure(table: pd.DataFrame, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="white", context="paper")
+    plt, sns = pyplot("white")
     datasets = list(dict.fromkeys(table["dataset"]))
     heights = [table[table["dataset"] == d].groupby(["separation", "condition"]).ngroups for d in datasets]
     fig, axes = plt.subplots(len(datasets), 1, figsize=(8, 0.35 * sum(heights) + 1.2 * len(datasets)),
@@ -187,28 +180,23 @@ def make_figure(table: pd.DataFrame, caption_text: str):
 
 
 def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev = _device.resolve_device(config.get("device"))
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
     table = pd.concat([run_synthetic(params["synthetic"], seed=config["seed"]),
-                       run_mnist(params["mnist"], Path(data_path), seed=config["seed"], device=dev)],
+                       run_mnist(params["mnist"], Path(data_path), seed=config["seed"], device=tr.device)],
                       ignore_index=True)
-    run_wall = time.perf_counter() - t0
+    run_wall = time.perf_counter() - tr.started
     claims = evaluate_claims(table)
     note = control_note(table)
-    cap = caption(params, config["scale"], verdict(claims), note)
-    fig = make_figure(table, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=torch.float32,
-        caption=cap, claims=claims, started=t0, run_wall_s=run_wall,
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v, note), figure=lambda cap: make_figure(table, cap),
+        dtype=torch.float32,
         data="synthetic spherical patterns; MNIST (offline, exact)", retrieval_features="raw W x (as the authors)",
         control_k1_shares=note,
         substitutions=("synthetic: several draws pooled instead of the single seed-42 draw; MNIST: random subsets of "
                        "memories and queries below the paper scale"),
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

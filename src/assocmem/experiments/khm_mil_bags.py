@@ -40,11 +40,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .. import config as _config
 from .. import device as _device
 from ..data import load_images
 from ..kernelized import max_cosine, separation_loss
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from . import cli
 
 NAME = "khm_mil_bags"
@@ -270,13 +269,7 @@ def caption(params: dict, scale: str, verdict_text: str) -> str:
 
 
 def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     seeds = table[table["kind"] == "seed"].copy()
     seeds["data set"] = "digit " + seeds["target_digit"].astype(int).astype(str)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -295,26 +288,20 @@ def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
 
 
 def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev = _device.resolve_device(config["device"])
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
     data = load_images(data_path)
-    raw = run(data, params, seed=config["seed"], device=dev)
-    run_wall = time.perf_counter() - t0
+    raw = run(data, params, seed=config["seed"], device=tr.device)
+    run_wall = time.perf_counter() - tr.started
     table = summarize(raw)
     claims = evaluate_claims(table, params["auc_tolerance"])
-    v = verdict(claims)
-    cap = caption(params, config["scale"], v)
-    fig = make_figure(table, params, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=torch.float32, caption=cap,
-        claims=claims, started=t0, run_wall_s=run_wall, data="MNIST (exact), as bags",
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v), figure=lambda cap: make_figure(table, params, cap),
+        dtype=torch.float32, data="MNIST (exact), as bags",
         substitutions="MNIST-bags stand-in for the Tiger/Fox/Elephant/UCSB MIL data sets; one fixed configuration "
                       "instead of the 96-config grid with 10-fold CV; held-out split instead of CV",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,10 +28,9 @@ import pandas as pd
 import torch
 
 from . import cli
-from .. import config as _config
 from .. import device as _device
 from .. import kernelized as K
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "khm_spherical_codes"
 TARGET = "fig_spherical_code_bounds"
@@ -150,13 +149,7 @@ def caption(params: dict, scale: str, verdict_text: str) -> str:
 
 
 def make_figure(table: pd.DataFrame, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     M = table["M"].to_numpy()
     grid = np.geomspace(M.min(), M.max(), 200)
@@ -180,22 +173,18 @@ def make_figure(table: pd.DataFrame, caption_text: str):
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
     table = run(params, seed=config["seed"])
-    run_wall = time.perf_counter() - t0
+    run_wall = time.perf_counter() - tr.started
     claims = evaluate_claims(table, params)
-    cap = caption(params, config["scale"], verdict(claims))
-    fig = make_figure(table, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=torch.device("cpu"), dtype=torch.float64,
-        caption=cap, claims=claims, started=t0, run_wall_s=run_wall,
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v), figure=lambda cap: make_figure(table, cap),
+        device=torch.device("cpu"), dtype=torch.float64,
         data="synthetic: memories uniform on the sphere; Tammes angles from the spec's table",
         substitutions="Tammes angles not in the spec's table are computed (best found, a lower estimate)",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

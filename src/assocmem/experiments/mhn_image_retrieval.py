@@ -35,12 +35,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import config as _config
 from . import cli
 from .. import corruption, device as _device, dynamics
 from ..data import as_patterns, load_images
 from ..files import write_csv, write_json
-from ..results import Claim, add_caption, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 
 NAME = "mhn_image_retrieval"
 TARGET = "fig_mhn_image_retrieval"
@@ -243,13 +242,7 @@ def caption(table: pd.DataFrame, params: dict, scale: str, verdict_text: str) ->
 
 def make_figure(table: pd.DataFrame, caption_text: str):
     """Fraction retrieved (top) and mean error (bottom) against beta, one line per N."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     panels = list(table.groupby(["dataset", "corruption"], sort=True).groups)
     fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 5.6), sharex=True, squeeze=False)
     palette = sns.color_palette("viridis", n_colors=table["n_stored"].nunique())
@@ -282,14 +275,11 @@ def make_figure(table: pd.DataFrame, caption_text: str):
 
 def run_to_csv(config: dict, dataset: str, data_path: Path, out: Path, threads: int | None = None) -> pd.DataFrame:
     """Load a prepared image set, run the grid, write the raw CSV and its JSON sidecar."""
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME, threads)
+    params, dev, dtype = tr.params, tr.device, tr.dtype
     images = load_images(data_path)["train_images"]
     raw = run(images, params, dataset=dataset, seed=config["seed"], device=dev, dtype=dtype)
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - tr.started
     write_csv(raw, out)
     write_json(
         dict(dataset=dataset, data=str(data_path), scale=config["scale"], seed=config["seed"], params=params,
@@ -301,31 +291,28 @@ def run_to_csv(config: dict, dataset: str, data_path: Path, out: Path, threads: 
 
 def figure_from_runs(config: dict, runs: list[Path], out_prefix: Path) -> dict:
     """Combine run CSVs into the target's figure, tidy table and metadata; return the metadata."""
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME)
     raw = pd.concat([pd.read_csv(p) for p in runs], ignore_index=True)
     sidecars = [json.loads(Path(p).with_suffix(".json").read_text()) for p in runs]
-    params = _config.experiment_params(config, NAME)
+    params = tr.params
     table = summarize(raw)
     claims = evaluate_claims(table)
-    v = verdict(claims)
-    cap = caption(table, params, config["scale"], v)
-    fig = make_figure(table, cap)
-    meta = dict(
+    tr.started -= sum(s["wall_time_s"] for s in sidecars)  # the target's wall time includes the runs'
+    return finish_target(
+        tr,
+        out_prefix,
         paper=PAPER,
         paper_key=PAPER_KEY,
-        scale=config["scale"],
-        seed=config["seed"],
-        parameters=params,
+        claims=claims,
+        table=table,
+        caption=lambda v: caption(table, params, config["scale"], v),
+        figure=lambda cap: make_figure(table, cap),
         datasets={s["dataset"]: DATASET_NOTES.get(s["dataset"], s["dataset"]) for s in sidecars},
         device=", ".join(sorted({s["device"] for s in sidecars})),
         dtype=", ".join(sorted({s["dtype"] for s in sidecars})),
         run_wall_time_s={s["dataset"]: round(s["wall_time_s"], 2) for s in sidecars},
-        caption=cap,
         substitutions="none; CIFAR-10 pixels are JPEG re-encodings of the originals",
-        claims=claims,
     )
-    meta["wall_time_s"] = sum(s["wall_time_s"] for s in sidecars) + time.perf_counter() - t0
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

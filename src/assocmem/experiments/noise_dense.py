@@ -31,10 +31,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import config as _config
 from .. import device as _device
 from .. import dynamics
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from . import cli
 
 NAME = "noise_dense"
@@ -137,13 +136,7 @@ def caption(params: dict, scale: str, claims: list[Claim]) -> str:
 
 
 def make_figure(table: pd.DataFrame, cap: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     betas = sorted(table["beta"].unique())
     fig, axes = plt.subplots(1, len(betas), figsize=(max(10.5, 3.8 * len(betas)), 3.4), sharey=True, squeeze=False)
     temps = sorted(table["temperature"].unique())
@@ -163,24 +156,20 @@ def make_figure(table: pd.DataFrame, cap: str):
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev = _device.resolve_device(config["device"])
-    dtype = torch.float32 if _device.resolve_dtype(config["dtype"]) == torch.bfloat16 else \
-        _device.resolve_dtype(config["dtype"])
-    t0 = time.perf_counter()
-    raw = run(params, seed=config["seed"], device=dev, dtype=dtype)
-    run_wall = time.perf_counter() - t0
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
+    dtype = torch.float32 if tr.dtype == torch.bfloat16 else tr.dtype
+    raw = run(params, seed=config["seed"], device=tr.device, dtype=dtype)
+    run_wall = time.perf_counter() - tr.started
     table = summarize(raw)
     claims = evaluate_claims(table)
-    cap = caption(params, config["scale"], claims) + (f" Verdict: {verdict(claims)} (for this question 'reproduced' "
-                                                      "means yes, 'not reproduced' means no).")
-    fig = make_figure(table, cap)
-    meta = target_meta(config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=dtype, caption=cap,
-                       claims=claims, started=t0, run_wall_s=run_wall, data="synthetic random +-1 patterns",
-                       substitutions="none (a question beyond the paper)")
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], claims) + (
+            f" Verdict: {v} (for this question 'reproduced' means yes, 'not reproduced' means no)."),
+        figure=lambda cap: make_figure(table, cap),
+        dtype=dtype, data="synthetic random +-1 patterns", substitutions="none (a question beyond the paper)",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,11 +43,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import config as _config
 from .. import constraint_network as cn
 from .. import device as _device
 from ..files import write_csv, write_json
-from ..results import Claim, add_caption, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from . import cli
 
 NAME = "noise_enhanced"
@@ -181,15 +180,12 @@ def run(params: dict, *, seed: int, device=None, dtype=torch.float32) -> tuple[p
 
 def run_to_csv(config: dict, out: Path, threads: int | None = None) -> pd.DataFrame:
     """Run the shared simulation and write ``out`` (CSV) and its JSON sidecar."""
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev, dtype = _device.resolve_device(config["device"]), _device.resolve_dtype(config["dtype"])
+    tr = begin_target(config, NAME, threads)
+    params, dev, dtype = tr.params, tr.device, tr.dtype
     if dtype == torch.bfloat16:
         dtype = torch.float32  # integer states must stay exact
-    t0 = time.perf_counter()
     raw, stats = run(params, seed=config["seed"], device=dev, dtype=dtype)
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - tr.started
     write_csv(raw, out)
     write_json(dict(scale=config["scale"], seed=config["seed"], params=params, device=_device.describe(dev),
                     dtype=str(dtype), wall_time_s=round(wall, 2), **stats), Path(out).with_suffix(".json"))
@@ -415,13 +411,7 @@ def _setup(params: dict, stats: dict) -> str:
 
 
 def make_error_figure(t: pd.DataFrame, th: pd.DataFrame, cap: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     nus = sorted(t["nu"].unique())
     fig, axes = plt.subplots(2, len(nus), figsize=(max(10.5, 4.2 * len(nus)), 6.2), squeeze=False)
     ups = sorted(t["upsilon"].unique())
@@ -446,13 +436,7 @@ def make_error_figure(t: pd.DataFrame, th: pd.DataFrame, cap: str):
 
 
 def make_surface_figure(t: pd.DataFrame, cap: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="white", context="paper")
+    plt, sns = pyplot("white")
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, col, title in ((axes[0], "per", "pattern error rate"), (axes[1], "ber", "final bit error rate")):
         piv = t.pivot_table(index="upsilon", columns="nu", values=col).sort_index(ascending=False)
@@ -474,13 +458,7 @@ def make_surface_figure(t: pd.DataFrame, cap: str):
 
 
 def make_time_figure(t: pd.DataFrame, cap: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     z = t[np.isclose(t["nu"], 0)]
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
     for u, s in z.groupby("upsilon"):
@@ -500,13 +478,7 @@ def make_time_figure(t: pd.DataFrame, cap: str):
 
 
 def make_constructions_figure(t: pd.DataFrame, cap: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     ups = sorted(t["upsilon"].unique())
     colors = dict(zip(ups, sns.color_palette("viridis", len(ups))))
@@ -530,10 +502,10 @@ def make_constructions_figure(t: pd.DataFrame, cap: str):
 
 def figure_from_run(config: dict, target: str, run_csv: Path, out_prefix: Path) -> dict:
     """Write one of the three targets from the shared run; return its metadata."""
-    t0 = time.perf_counter()
+    tr = begin_target(config, NAME)
     raw = pd.read_csv(run_csv)
     side = json.loads(Path(run_csv).with_suffix(".json").read_text())
-    params = _config.experiment_params(config, NAME)
+    params = tr.params
     phi = params["phi"]
     setup = _setup(params, side)
     if target == "fig_noise_error_vs_epsilon":
@@ -577,21 +549,19 @@ def figure_from_run(config: dict, target: str, run_csv: Path, out_prefix: Path) 
         make = lambda cap: make_constructions_figure(t, cap)
     else:
         raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
-    v = verdict(claims)
     failed = [c.id for c in claims if not c.passed]
-    cap = (f"{what} {setup} Scale '{config['scale']}'. Verdict: {v}"
-           + (f" (not reproduced at our scale: {', '.join(failed)})." if failed else "."))
-    fig = make(cap)
-    meta = dict(paper=PAPER, paper_key=PAPER_KEY, scale=config["scale"], seed=config["seed"], parameters=params,
-                device=side["device"], dtype=side["dtype"], caption=cap, claims=claims,
-                network=side["networks"], run_wall_time_s=side["wall_time_s"],
-                data="synthetic patterns in a subspace (as in the paper)",
-                substitutions=("constraints " + ("constructed as exact sparse null-space vectors"
-                               if params["construction"] == "null_space" else "learned") +
-                               "; no-oracle cluster acceptance" + (" (oracle ablation ON)" if params["oracle"] else "")
-                               + "; error positions without replacement"))
-    meta["wall_time_s"] = round(side["wall_time_s"] + time.perf_counter() - t0, 2)
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
+    tr.started -= side["wall_time_s"]  # the target's wall time includes the shared run's
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table,
+        caption=lambda v: (f"{what} {setup} Scale '{config['scale']}'. Verdict: {v}"
+                           + (f" (not reproduced at our scale: {', '.join(failed)})." if failed else ".")),
+        figure=make, device=side["device"], dtype=side["dtype"],
+        network=side["networks"], run_wall_s=side["wall_time_s"],
+        data="synthetic patterns in a subspace (as in the paper)",
+        substitutions=("constraints " + ("constructed as exact sparse null-space vectors"
+                       if params["construction"] == "null_space" else "learned") +
+                       "; no-oracle cluster acceptance" + (" (oracle ablation ON)" if params["oracle"] else "")
+                       + "; error positions without replacement"))
 
 
 def main(argv: list[str] | None = None) -> None:

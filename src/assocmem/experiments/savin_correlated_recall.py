@@ -40,10 +40,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import config as _config
 from .. import correlated_recall as cr
 from .. import device as _device
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from . import cli
 
 NAME = "savin_correlated_recall"
@@ -267,13 +266,7 @@ def caption(params: dict, scale: str, table: pd.DataFrame, claims: list[Claim], 
 
 
 def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     rules = list(params["rules"])
     fig, axes = plt.subplots(1, len(rules) + 1, figsize=(4 * (len(rules) + 1), 3.4))
     colors = dict(zip(("cue", "naive", "aware"), sns.color_palette("colorblind", 3)))
@@ -304,27 +297,22 @@ def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    device = _device.resolve_device(config.get("device", "auto"))
-    t0 = time.perf_counter()
-    raw, stats = run(params, seed=config["seed"], device=device)
-    run_wall = time.perf_counter() - t0
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
+    raw, stats = run(params, seed=config["seed"], device=tr.device)
+    run_wall = time.perf_counter() - tr.started
     table = summarize(raw, stats)
     claims = evaluate_claims(table)
-    v = verdict(claims)
-    cap = caption(params, config["scale"], table, claims, v)
-    fig = make_figure(table, params, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=device, dtype=torch.float64,
-        caption=cap, claims=claims, started=t0, run_wall_s=run_wall,
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], table, claims, v),
+        figure=lambda cap: make_figure(table, params, cap),
+        dtype=torch.float64,
         data="synthetic Bernoulli(f) patterns (as in the paper)",
         substitutions="exact Gibbs decoder instead of the paper's neural dynamics; no cascade synapses; gated "
                       "rules (usual tables, unverified in the spec) plotted without a claim; claims from the "
                       "project spec (paper figures not at hand)",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,11 +43,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import config as _config
 from .. import device as _device
 from .. import dynamics
 from .. import sparse_recovery as sr
-from ..results import Claim, add_caption, target_meta, verdict, write_target
+from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 from . import cli
 
 NAME = "sparse_recovery_capacity"
@@ -299,13 +298,7 @@ def caption(params: dict, scale: str, verdict_text: str) -> str:
 
 
 def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, sns = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     ax = axes[0]
     k0 = params["ks"][0]
@@ -349,26 +342,20 @@ def make_figure(table: pd.DataFrame, params: dict, caption_text: str):
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    if threads:
-        torch.set_num_threads(threads)
-    params = _config.experiment_params(config, NAME)
-    dev = _device.resolve_device(config["device"])
-    t0 = time.perf_counter()
-    raw, checks = run(params, seed=config["seed"], device=dev)
-    run_wall = time.perf_counter() - t0
+    tr = begin_target(config, NAME, threads)
+    params = tr.params
+    raw, checks = run(params, seed=config["seed"], device=tr.device)
+    run_wall = time.perf_counter() - tr.started
     table = summarize(raw, params, checks)
     claims = evaluate_claims(table, params["min_success"])
-    v = verdict(claims)
-    cap = caption(params, config["scale"], v)
-    fig = make_figure(table, params, cap)
-    meta = target_meta(
-        config, paper=PAPER, paper_key=PAPER_KEY, params=params, device=dev, dtype=torch.float64, caption=cap,
-        claims=claims, started=t0, run_wall_s=run_wall, checks=checks,
+    return finish_target(
+        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
+        caption=lambda v: caption(params, config["scale"], v), figure=lambda cap: make_figure(table, params, cap),
+        dtype=torch.float64, checks=checks,
         data="synthetic: lattice points of a random Gaussian subspace (spec E1)",
         substitutions="basis pursuit by ADMM in torch instead of an LP solver (scipy is not a dependency); the paper's "
                       "own simulation numbers are not available, the claims are the spec's",
     )
-    return write_target(out_prefix, figure=fig, table=table, meta=meta)
 
 
 def main(argv: list[str] | None = None) -> None:
