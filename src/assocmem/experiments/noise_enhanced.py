@@ -17,10 +17,10 @@ error rate (BER) and pattern error rate (PER) vs ``epsilon`` with the DE curve; 
 
 Substitutions (stated in every caption): at quick scale the constraints are exact sparse null-space
 vectors of each cluster's generator block (``construction: null_space``); ``construction: learned`` (the
-paper scale) learns them with the paper's rule, one at a time (see ``fig_noise_learned_vs_constructed`` for
-the two side by side); a cluster's output is accepted when all its constraints are satisfied (the authors' code
-compares with the true pattern: ``oracle: true`` reproduces that, as an ablation only); error positions
-are drawn without replacement; a noiseless row whose state stops changing is stopped early and its
+paper scale) learns them with the paper's rule (``fig_noise_learned_vs_constructed`` shows the two side by
+side); a cluster's output is accepted when all its constraints are satisfied (the authors' code compares
+with the true pattern: ``oracle: true`` reproduces that, as an ablation only); error positions are drawn
+without replacement; a noiseless row whose state stops changing is stopped early and its
 rounds are counted as ``max_rounds`` (as if it had run them all). Quick scale: fewer iterations, rounds
 and test patterns than the paper.
 
