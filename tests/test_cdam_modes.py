@@ -222,8 +222,8 @@ def test_modes_target_at_test_scale(pipeline_run):
 
 # ----------------------------------------------------------------------------- fig_cdam_automata: general DFAs
 
-DFA = dict(n=1000, k=249, a=0.0, h=1.0, beta=0.5, eta=0.1, kappa=1.0, steps=100, seeds=1, dfa_n=600, dfa_k=300,
-           dfa_steps=40, dfa_random_states=[10], dfa_symbols=2, dfa_strings=8, dfa_length=4)
+DFA = dict(n=1000, k=249, a=0.0, h=1.0, beta=0.5, eta=0.1, kappa=1.0, steps=100, seeds=1, dfa_seeds=1, dfa_n=600,
+           dfa_k=300, dfa_steps=40, dfa_random_states=[10], dfa_symbols=2, dfa_strings=8, dfa_length=4)
 
 
 def test_dfa_tables_by_hand():
