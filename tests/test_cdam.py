@@ -126,6 +126,28 @@ def test_run_equals_iterated_step_and_batched_equals_one_at_a_time():
         assert torch.allclose(batched.correlations[-1, s], cdam.pearson(sigma, Xi), atol=1e-10)
 
 
+@pytest.mark.parametrize("steps", [0, 1, 25])
+def test_coefficient_form_equals_the_state_form(steps):
+    """Both exact forms of run agree (float64) on states, correlations, mean activity and final correlations, on a
+    raw directed adjacency with a mean term, for p < n (where auto picks the coefficient form) and p > n."""
+    for p, n in ((9, 40), (30, 12)):
+        Xi = _patterns(p=p, n=n, seed=3)
+        A = torch.zeros(p, p, dtype=torch.float64)
+        A[torch.arange(p), (torch.arange(p) + 1) % p] = 1.0
+        cues = cdam.noisy_cues(Xi, 1.0, device.generator(4))
+        a, h, beta = torch.tensor([1.0, -1.5, 0.0]), torch.tensor([0.0, 3.0, 1.0]), torch.tensor([0.5, 1.0, 0.5])
+        state = cdam.run(Xi, A, cues, a, h, beta, eta=0.2, kappa=0.7, steps=steps, record=True, method="state")
+        coef = cdam.run(Xi, A, cues, a, h, beta, eta=0.2, kappa=0.7, steps=steps, record=True, method="coefficients")
+        for field in ("state", "final_correlations", "correlations", "mean_activity"):
+            assert torch.allclose(getattr(state, field), getattr(coef, field), atol=1e-9), (p, n, field)
+        assert torch.allclose(state.final_correlations, cdam.pearson(state.state, Xi), atol=1e-12)
+        lean = cdam.run(Xi, A, cues, a, h, beta, eta=0.2, kappa=0.7, steps=steps, keep_state=False)
+        assert lean.state is None and lean.correlations is None
+        assert torch.allclose(lean.final_correlations, state.final_correlations, atol=1e-9)
+    with pytest.raises(ValueError, match="method"):
+        cdam.run(Xi, A, cues, 1.0, 0.0, 1.0, method="fast")
+
+
 def test_pearson_and_attractor_matrix():
     Xi = _patterns()
     states = torch.rand(3, 40, generator=device.generator(3), dtype=torch.float64)

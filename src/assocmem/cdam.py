@@ -31,6 +31,7 @@ import torch
 
 from . import corruption
 from . import dynamics
+from . import separation as _separation
 
 
 # ----------------------------------------------------------------------------- graphs
@@ -139,24 +140,39 @@ def noisy_cues(Xi: torch.Tensor, noise: float, generator: torch.Generator, cue_i
 class Run:
     """Result of :func:`run`.
 
-    ``state``: final states ``(S, C, n)`` (setting-major); ``correlations``: ``(T + 1, S, C, p)``
-    Pearson correlation of the state with every memory after each step (index 0 = the cue), when
-    requested; ``mean_activity``: ``(T + 1, S, C)`` mean over neurons of the state, when requested.
+    ``state``: final states ``(S, C, n)`` (setting-major), or None when ``keep_state=False``;
+    ``final_correlations``: ``(S, C, p)`` Pearson correlation of the final state with every memory;
+    ``correlations``: ``(T + 1, S, C, p)`` the same after each step (index 0 = the cue), when requested;
+    ``mean_activity``: ``(T + 1, S, C)`` mean over neurons of the state, when requested.
     """
 
-    state: torch.Tensor
+    state: torch.Tensor | None
+    final_correlations: torch.Tensor
     correlations: torch.Tensor | None = None
     mean_activity: torch.Tensor | None = None
 
 
 def run(Xi: torch.Tensor, M: torch.Tensor, cues: torch.Tensor, a, h, beta, *, eta: float = 0.1,
-        kappa: float = 1.0, steps: int = 100, record: bool = False) -> Run:
+        kappa: float = 1.0, steps: int = 100, record: bool = False, keep_state: bool = True,
+        method: str = "auto") -> Run:
     """Iterate :func:`step` ``steps`` times from ``cues`` ``(C, n)`` for every setting ``(a[s], h[s], beta[s])``.
 
     ``a``, ``h`` and ``beta`` are scalars or 1-d of a common length ``S`` (scalars broadcast). The
-    ``S * C`` states form one batch; targets are not materialised per setting: the update uses
-    ``softmax(.) Q = a * (w Xi) + h * (w M Xi)``, which equals :func:`step` with
-    :func:`hetero_targets` exactly up to rounding.
+    ``S * C`` states form one batch; targets are not materialised per setting.
+
+    ``method`` picks one of two exact forms of the same dynamics (equal up to rounding; tested):
+
+    - ``"state"`` iterates the states ``(S * C, n)``: ``softmax(.) Q = a * (w Xi) + h * (w M Xi)``, which
+      equals :func:`step` with :func:`hetero_targets`; a step costs ``O(p n)`` per state.
+    - ``"coefficients"`` uses that every update adds a combination of memories to the decaying cue, so
+      ``sigma(t) = (1 - eta)^t sigma(0) + z(t) Xi`` with coefficients ``z`` ``(S * C, p)``:
+      ``z <- (1 - eta) z + eta (a w + h w M - kappa / p)`` with ``w = softmax(beta u)`` and overlaps
+      ``u = Xi sigma = (1 - eta)^t Xi sigma(0) + z Xi Xi^T``. A step costs ``O(p^2)`` per state, and
+      correlations come from ``u``, the state's mean and its norm, all ``O(p^2)``.
+    - ``"auto"`` (default) takes the coefficient form when ``p < n``.
+
+    Where the dynamics are chaotic (strongly anti-Hebbian settings at large ``beta n``) the two forms, like
+    float32 and float64, part ways after a few dozen steps; both are faithful to the update rule.
     """
     dt, dev = Xi.dtype, Xi.device
     a, h, beta = (torch.as_tensor(v, dtype=dt, device=dev).reshape(-1) for v in (a, h, beta))
@@ -164,12 +180,32 @@ def run(Xi: torch.Tensor, M: torch.Tensor, cues: torch.Tensor, a, h, beta, *, et
     a, h, beta = (v.expand(S) if v.numel() == 1 else v for v in (a, h, beta))
     if not (a.numel() == h.numel() == beta.numel() == S):
         raise ValueError("a, h and beta must be scalars or 1-d of the same length")
+    if method not in ("auto", "state", "coefficients"):
+        raise ValueError(f"method must be 'auto', 'state' or 'coefficients', not {method!r}")
     C, n = cues.shape
-    MXi = M.to(dt).to(dev) @ Xi
-    xi_bar = Xi.mean(dim=0)
+    p = Xi.shape[0]
+    if method == "auto":
+        method = "coefficients" if p < n else "state"
+    M = M.to(dt).to(dev)
+    cues = cues.to(dt).to(dev)
     a_rows, h_rows = a.repeat_interleave(C)[:, None], h.repeat_interleave(C)[:, None]
     beta_rows = beta.repeat_interleave(C)
-    sigma = cues.to(dt).to(dev).repeat(S, 1)  # rows [s*C:(s+1)*C] use setting s
+    run_form = _run_coefficients if method == "coefficients" else _run_state
+    state, final, corr, mean = run_form(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, steps, record,
+                                        keep_state)
+    return Run(
+        state=state.view(S, C, n) if state is not None else None,
+        final_correlations=final.view(S, C, p),
+        correlations=torch.stack(corr).view(steps + 1, S, C, p) if record else None,
+        mean_activity=torch.stack(mean).view(steps + 1, S, C) if record else None,
+    )
+
+
+def _run_state(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, steps, record, keep_state):
+    """The state-space form of :func:`run`: iterate ``sigma`` ``(S * C, n)``."""
+    MXi = M @ Xi
+    xi_bar = Xi.mean(dim=0)
+    sigma = cues.repeat(S, 1)  # rows [s*C:(s+1)*C] use setting s
     corr = [pearson(sigma, Xi)] if record else None
     mean = [sigma.mean(-1)] if record else None
     for _ in range(steps):
@@ -179,11 +215,50 @@ def run(Xi: torch.Tensor, M: torch.Tensor, cues: torch.Tensor, a, h, beta, *, et
         if record:
             corr.append(pearson(sigma, Xi))
             mean.append(sigma.mean(-1))
-    return Run(
-        state=sigma.view(S, C, n),
-        correlations=torch.stack(corr).view(steps + 1, S, C, -1) if record else None,
-        mean_activity=torch.stack(mean).view(steps + 1, S, C) if record else None,
-    )
+    final = corr[-1] if record else pearson(sigma, Xi)
+    return (sigma if keep_state else None), final, corr, mean
+
+
+def _run_coefficients(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, steps, record, keep_state):
+    """The coefficient form of :func:`run`: iterate the memory coefficients ``z`` ``(S * C, p)`` of the state
+    ``c cue + z Xi`` (``c = (1 - eta)^t``)."""
+    p, n = Xi.shape
+    G = Xi @ Xi.T  # (p, p) memory overlaps
+    xi_mean = Xi.mean(dim=-1)  # (p,)
+    xi_norm = ((Xi - xi_mean[:, None]) ** 2).sum(-1).sqrt().clamp_min(1e-12)  # (p,) centred norms
+    u0 = (cues @ Xi.T).repeat(S, 1)  # (S * C, p) overlaps of the cues
+    cue_mean = cues.mean(-1).repeat(S)
+    cue_sq = (cues * cues).sum(-1).repeat(S)
+
+    def pearson_and_mean(u, z, zG, c):
+        """Pearson correlation with every memory and mean over neurons of the states ``c cue + z Xi``."""
+        s_mean = c * cue_mean + z @ xi_mean
+        s_sq = c * c * cue_sq + 2 * c * (z * u0).sum(-1) + (z * zG).sum(-1)  # |sigma|^2
+        s_norm = (s_sq - n * s_mean * s_mean).clamp_min(0).sqrt().clamp_min(1e-12)  # centred norm
+        return (u - n * s_mean[:, None] * xi_mean) / (s_norm[:, None] * xi_norm), s_mean
+
+    z, c = torch.zeros_like(u0), 1.0
+    u = u0
+    corr, mean = [], []
+    if record:
+        r, s_mean = pearson_and_mean(u, z, torch.zeros_like(z), c)
+        corr.append(r)
+        mean.append(s_mean)
+    for t in range(steps):
+        w = _separation.get("softmax")(beta_rows[:, None] * u)
+        z = (1 - eta) * z + eta * (a_rows * w + h_rows * (w @ M) - kappa / p)
+        c = c * (1 - eta)
+        zG = z @ G
+        u = c * u0 + zG
+        if record or t == steps - 1:
+            r, s_mean = pearson_and_mean(u, z, zG, c)
+        if record:
+            corr.append(r)
+            mean.append(s_mean)
+    if steps == 0 and not record:
+        r, _ = pearson_and_mean(u, z, torch.zeros_like(z), c)
+    state = c * cues.repeat(S, 1) + z @ Xi if keep_state else None
+    return state, r, corr, mean
 
 
 def correlation_by_distance(attractors: torch.Tensor, dist: torch.Tensor, max_distance: int):

@@ -121,8 +121,9 @@ def run(params: dict, *, seed: int, device: torch.device, dtype: torch.dtype, su
             # (paper scale on one GPU).
             per = max(1, params["max_batch_states"] // p)
             corr = torch.cat([
-                cdam.pearson(cdam.run(Xd, Md, cues.to(device, dtype), a[i:i + per], h[i:i + per], beta[i:i + per],
-                                      eta=params["eta"], kappa=params["kappa"], steps=params["steps"]).state, Xd)
+                cdam.run(Xd, Md, cues.to(device, dtype), a[i:i + per], h[i:i + per], beta[i:i + per],
+                         eta=params["eta"], kappa=params["kappa"], steps=params["steps"],
+                         keep_state=False).final_correlations
                 for i in range(0, len(a), per)])  # (S, C, p)
             sim = cdam.classify_modes(corr, dist, threshold=params["threshold"], margin=params["margin"])
             beta_eff = beta * params["n"] * VAR_U01
