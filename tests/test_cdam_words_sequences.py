@@ -217,6 +217,29 @@ def test_sequence_run_matches_cdam_run_and_is_batched():
     assert torch.equal(mixed[:, 2], arg[:, 2])
 
 
+def test_sequence_run_distractors_match_the_state_form():
+    """Distractors in the coefficient form equal moving the state to (1 - g) sigma + g xi_d, step by step."""
+    gen = torch.Generator().manual_seed(1)
+    Xi = torch.rand(12, 150, generator=gen, dtype=torch.float64)
+    M = cdam.normalized_adjacency(cdam.cycle_graph(12, directed=True))
+    cues = cdam.noisy_cues(Xi, 1.0, gen)
+    a, h = torch.tensor([-2.0, 1.0]), torch.tensor([3.0, 0.0])
+    arg, inj = seq.sequence_run(Xi, M, cues, a, h, 0.6, eta=0.2, kappa=1.0, steps=25, distract_every=5,
+                                distract_gain=0.5, generator=torch.Generator().manual_seed(7))
+    assert inj.tolist() == [t % 5 == 0 and 0 < t < 25 for t in range(26)]
+    g = torch.Generator().manual_seed(7)
+    sigma = cues.repeat(2, 1)
+    Q = torch.cat([cdam.hetero_targets(Xi, M, a[i].item(), h[i].item()).expand(12, 12, 150) for i in range(2)])
+    ref = [cdam.pearson(sigma, Xi).argmax(-1)]
+    for t in range(1, 26):
+        sigma = cdam.step(sigma, Xi, Q, 0.6, eta=0.2, kappa=1.0)
+        if t % 5 == 0 and t < 25:
+            d = (cdam.pearson(sigma, Xi).argmax(-1) + torch.randint(3, 10, (24,), generator=g)) % 12
+            sigma = 0.5 * sigma + 0.5 * Xi[d]
+        ref.append(cdam.pearson(sigma, Xi).argmax(-1))
+    assert torch.equal(arg, torch.stack(ref).view(26, 2, 12))
+
+
 def test_sequence_claims_hold_at_tiny_scale(prepared_mnist):
     from assocmem.data.images import load_images
 

@@ -162,36 +162,48 @@ def sequence_run(
     a, h, beta, eta = (v.expand(S) if v.numel() == 1 else v for v in (a, h, beta, eta))
     if not (a.numel() == h.numel() == beta.numel() == eta.numel() == S):
         raise ValueError("a, h, beta and eta must be scalars or 1-d of the same length")
-    C, p = cues.shape[0], Xi.shape[0]
-    MXi = M.to(dev, dt) @ Xi
-    xi_bar = Xi.mean(dim=0)
+    C, (p, n) = cues.shape[0], Xi.shape
+    M = M.to(dev, dt)
     a_rows, h_rows = a.repeat_interleave(C)[:, None], h.repeat_interleave(C)[:, None]
-    beta_rows, eta_rows = beta.repeat_interleave(C), eta.repeat_interleave(C)[:, None]
-    sigma = cues.to(dev, dt).repeat(S, 1)
-    # One matmul per step serves both the softmax and the read-out. The Pearson argmax needs no state
-    # normalisation: corr(sigma, xi_mu) = (sigma . xi_mu - mean(xi_mu) * sum(sigma)) / (||xi_mu - mean(xi_mu)|| *
-    # ||sigma - mean(sigma)||), and the last factor is common to all mu.
+    beta_rows, eta_rows = beta.repeat_interleave(C)[:, None], eta.repeat_interleave(C)[:, None]
+    # The coefficient form of assocmem.cdam.run: sigma = c * cue + z Xi, with c = prod (1 - eta) (and (1 - g) at a
+    # distractor), so the overlaps u = Xi sigma = c * Xi cue + z Xi Xi^T cost O(p^2) per state and step. The Pearson
+    # argmax needs no state normalisation: corr(sigma, xi_mu) = (u_mu - mean(xi_mu) * sum(sigma)) /
+    # (||xi_mu - mean(xi_mu)|| * ||sigma - mean(sigma)||), and the last factor is common to all mu.
+    G = Xi @ Xi.T
     xm = Xi.mean(dim=-1)
     xn = (Xi - xm[:, None]).norm(dim=-1).clamp_min(1e-12)
+    cues = cues.to(dev, dt)
+    u0 = (cues @ Xi.T).repeat(S, 1)
+    cue_sum = cues.sum(-1).repeat(S)[:, None]
+    z = torch.zeros_like(u0)
+    c = torch.ones_like(eta_rows)
 
-    def read(dots: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        return ((dots - state.sum(-1, keepdim=True) * xm) / xn).argmax(-1)
+    def overlaps() -> torch.Tensor:
+        return c * u0 + z @ G
 
-    dots = sigma @ Xi.T
-    arg = [read(dots, sigma)]
+    def read(u: torch.Tensor) -> torch.Tensor:
+        state_sum = c * cue_sum + n * (z @ xm)[:, None]
+        return ((u - state_sum * xm) / xn).argmax(-1)
+
+    u = u0
+    arg = [read(u)]
     injected = torch.zeros(steps + 1, dtype=torch.bool)
     lo, hi = p // 4, max(p // 4 + 1, (3 * p) // 4 + 1)
+    rows = torch.arange(u0.shape[0], device=dev)
     for t in range(1, steps + 1):
-        w = torch.softmax(beta_rows[:, None] * dots, dim=-1)  # = dynamics.separation_weights (dot, softmax)
-        sigma = sigma + eta_rows * (a_rows * (w @ Xi) + h_rows * (w @ MXi) - kappa * xi_bar - sigma)
-        dots = sigma @ Xi.T
+        w = torch.softmax(beta_rows * u, dim=-1)  # = dynamics.separation_weights (dot, softmax)
+        z = z + eta_rows * (a_rows * w + h_rows * (w @ M) - kappa / p - z)
+        c = c * (1 - eta_rows)
+        u = overlaps()
         if distract_every and t % distract_every == 0 and t < steps:
-            off = torch.randint(lo, hi, (sigma.shape[0],), generator=generator).to(dev)
-            d = (read(dots, sigma) + off) % p
-            sigma = (1 - distract_gain) * sigma + distract_gain * Xi[d]
-            dots = sigma @ Xi.T
+            off = torch.randint(lo, hi, (u.shape[0],), generator=generator).to(dev)
+            d = (read(u) + off) % p
+            z, c = (1 - distract_gain) * z, (1 - distract_gain) * c
+            z[rows, d] += distract_gain
+            u = overlaps()
             injected[t] = True
-        arg.append(read(dots, sigma))
+        arg.append(read(u))
     return torch.stack(arg).view(steps + 1, S, C).cpu(), injected
 
 
