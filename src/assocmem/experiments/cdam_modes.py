@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from . import cli
 from .. import cdam
@@ -107,8 +108,10 @@ def run(params: dict, *, seed: int, device: torch.device, dtype: torch.dtype, su
     ``suffix`` is appended to the graph names in the table (the large-n check's rows)."""
     a, h, beta = grid(params)
     frames = []
+    bar = tqdm(total=len(params["graphs"]) * params["seeds"], desc=f"{NAME}{suffix}", unit="graph", mininterval=2)
     for gi, name in enumerate(params["graphs"]):
         for s in range(params["seeds"]):
+            bar.update()
             A = make_graph(name, params, seed * 100 + s)
             p = A.shape[0]
             M = cdam.normalized_adjacency(A)
@@ -145,6 +148,7 @@ def run(params: dict, *, seed: int, device: torch.device, dtype: torch.dtype, su
                 argmax_distance=dist[idx, corr.argmax(-1)].reshape(-1).numpy(),
                 n_above=(corr > params["threshold"]).sum(-1).reshape(-1).numpy(),
             )))
+    bar.close()
     return pd.concat(frames, ignore_index=True)
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from .. import cdam
 from .. import device as _device
@@ -104,12 +105,14 @@ def run(graphs: dict, params: dict, *, seed: int, device: torch.device, dtype: t
     """
     a = torch.tensor(params["a_values"], dtype=torch.float64)
     rows, labels = [], {}
+    bar = tqdm(total=len(graphs) * params["seeds"], desc=NAME, unit="run", mininterval=2)
     for si, (source, (words, A)) in enumerate(graphs.items()):
         p = len(words)
         M = cdam.normalized_adjacency(A).to(device, dtype)
         dist = cdam.graph_distance(A)
         A_np = A.numpy()
         for s in range(params["seeds"]):
+            bar.update()
             gen = _device.generator(seed * 100_003 + 7_919 * si + s)
             Xi64 = torch.rand(p, params["n"], generator=gen, dtype=torch.float64)
             cues = cdam.noisy_cues(Xi64, params["noise"], gen)
@@ -144,6 +147,7 @@ def run(graphs: dict, params: dict, *, seed: int, device: torch.device, dtype: t
                 ]
                 if s == 0:
                     labels[(source, ak)] = lab
+    bar.close()
     return pd.DataFrame(rows), labels
 
 

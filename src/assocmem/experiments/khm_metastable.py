@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from . import cli
 from .. import device as _device
@@ -96,15 +97,20 @@ def run_mnist(params: dict, data_path: Path, *, seed: int, device=torch.device("
     res = K.uhop_train(Xi, W0, steps=steps, lr=params["uhop_lr"], tau=params["uhop_tau"],
                        batch_size=params["batch_size"], generator=g)
     rows = []
+    blocks = range(0, x.shape[0], params["query_block"])
+    bar = tqdm(total=len(params["separations"]) * len(CONDITIONS) * len(blocks), desc=f"{NAME} MNIST retrieval",
+               unit="block", mininterval=2)
     for sep in params["separations"]:
         for cond in CONDITIONS:
             Wc, norm = (None, False) if cond == "MHM" else (res.W, cond.endswith("normalized"))
             ks = []
-            for start in range(0, x.shape[0], params["query_block"]):
+            for start in blocks:
+                bar.update()
                 r = K.retrieve(Xi, x[start:start + params["query_block"]], params["beta"], Wc, separation=sep,
                                normalize=norm, steps=params["steps"])
                 ks.append(support_size(r.attention, sep).cpu())
             rows += _rows("MNIST", sep, cond, torch.cat(ks))
+    bar.close()
     return pd.DataFrame(rows)
 
 
