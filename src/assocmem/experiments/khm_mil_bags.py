@@ -252,11 +252,13 @@ def evaluate_claims(table: pd.DataFrame, auc_tolerance: float) -> list[Claim]:
 
 
 def caption(params: dict, scale: str, verdict_text: str) -> str:
+    side = 28 // params["downsample"]
+    pixels = "full 28x28 images" if params["downsample"] == 1 else f"{side}x{side} average-pooled"
     return (
         f"Multiple-instance learning with HopfieldPooling, with and without U-Hop+ (Hu et al. 2024, MIL table; "
         f"stand-in data). Substitution: the paper's Tiger/Fox/Elephant/UCSB data sets are not available; each data "
         f"set here is MNIST bags of {params['bag_size_mean']} +- {params['bag_size_spread']} digits "
-        f"({28 // params['downsample']}x{28 // params['downsample']} average-pooled), positive iff the bag holds the "
+        f"({pixels}), positive iff the bag holds the "
         f"target digit ({', '.join(map(str, params['targets']))}), {params['n_bags']} bags, "
         f"{params['test_fraction']:.0%} held out (test bags from the MNIST test split). One fixed configuration (no "
         f"grid search, no CV): 2-layer MLP ({params['hidden']}, {params['embedding']}), {params['heads']} head(s), key "
