@@ -248,6 +248,11 @@ def test_capacity_claims_pass_and_fail():
     capped.loc[(capped["features"] == "raw") & (capped["D_Phi"] == 3), "capped"] = True
     assert khm_capacity.evaluate_claims(capped, params)[0].passed is False
     assert "not a claim" in khm_capacity.mnist_fit_note(ok) and khm_capacity.mnist_fit_note(sphere) == ""
+    # the power-law comparison: M* = D^2 exactly is a perfect power law (R^2 1) and a worse exponential
+    power = _capacity_table([1, 1, 1, 1], [4, 9, 16, 25])  # D_Phi = 2..5
+    note = khm_capacity.power_law_note(power)
+    assert "exponent 2.00" in note and "R^2 1.000" in note and "not a claim" in note
+    assert khm_capacity.power_law_note(worse) == ""
 
 
 TINY_CAPACITY = {"pattern_dim": 8, "beta": 20.0, "tol": 0.05, "retrieval_steps": 1, "draws": 2, "growth": 2.0,
