@@ -159,6 +159,7 @@ def test_device_and_dtype_resolution(monkeypatch):
             device.resolve_device("cuda")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_gpu_matches_cpu():
     Xi, x = _patterns(0, 100, 64, unit=True), _patterns(1, 20, 64, unit=True)

@@ -96,6 +96,12 @@ def stored(Xi: torch.Tensor, retrieve: Retriever, *, beta: float, steps: int, to
     return (out.detach() - Xi).norm(dim=-1) <= tol
 
 
+def stored_share(ok: torch.Tensor) -> float:
+    """Share of ``True`` in ``ok``, exactly (``ok.float().mean()`` on CUDA multiplies by a rounded ``1 / n``, so an
+    all-``True`` set of some sizes gave 0.99999994 and failed a ``success = 1`` test)."""
+    return int(ok.sum()) / ok.numel()
+
+
 @dataclass
 class CapacityResult:
     """``m_star``: largest passing size found (0 when even ``m_min`` fails; ``m_max`` may mean "at least");
@@ -130,7 +136,7 @@ def capacity(make: MemoryGenerator, retrieve: Retriever, *, beta: float, steps: 
             Xi = make(M, draws, g)
             ok = stored(Xi, retrieve, beta=beta, steps=steps, tol=tol, cue_distance=cue_distance, generator=g,
                         on_sphere=on_sphere)
-            tested[M] = float(ok.float().mean())
+            tested[M] = stored_share(ok)
             bar.update(1)
             bar.set_postfix(M=M, stored=f"{tested[M]:.3f}")
         return tested[M] >= success
