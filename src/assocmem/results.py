@@ -182,8 +182,41 @@ def finish_target(run: TargetRun, out_prefix: Path | str, *, paper: str, paper_k
     metadata (:func:`target_meta`, with the run's device and dtype unless given) and the files are
     written by :func:`write_target`. Return the metadata written."""
     cap = caption(verdict(claims))
+    write_csv(table, Path(out_prefix).with_suffix(".csv"))  # the data first: a failing figure must not lose a run
     fig = figure(cap)
     meta = target_meta(run.config, paper=paper, paper_key=paper_key, params=run.params,
                        device=run.device if device is None else device, dtype=run.dtype if dtype is None else dtype,
                        caption=cap, claims=claims, started=run.started, run_wall_s=run_wall_s, **extra)
     return write_target(out_prefix, figure=fig, table=table, meta=meta)
+
+
+def read_shards(prefixes: list[Path | str]) -> tuple[list[pd.DataFrame], list[dict]]:
+    """The tables and metadata of shard targets ``<prefix>.csv`` / ``<prefix>.json`` (runs of one target on parts of
+    its work, e.g. one data set each on a GPU), for a figure stage that gathers them. A shard killed before it
+    finished may leave only ``<prefix>.partial.csv``; it is read with empty metadata."""
+    import json
+
+    tables, metas = [], []
+    for prefix in map(Path, prefixes):
+        csv, partial, meta = (prefix.with_name(prefix.name + ext) for ext in (".csv", ".partial.csv", ".json"))
+        if csv.is_file() and meta.is_file():
+            tables.append(pd.read_csv(csv))
+            metas.append(json.loads(meta.read_text()))
+        elif partial.is_file():
+            tables.append(pd.read_csv(partial))
+            metas.append({"partial": True, "shard": prefix.name})
+        else:
+            raise FileNotFoundError(f"shard {prefix}: neither {csv.name} with {meta.name} nor {partial.name} found")
+    return tables, metas
+
+
+def shard_summary(prefixes: list[Path | str], metas: list[dict]) -> list[dict]:
+    """Per shard: its name, device, wall times and whether it finished (for the gathered target's metadata)."""
+    return [{"shard": str(p), "device": m.get("device"), "wall_time_s": m.get("wall_time_s"),
+             "run_wall_time_s": m.get("run_wall_time_s"), "finished": not m.get("partial", False)}
+            for p, m in zip(prefixes, metas)]
+
+
+def shard_devices(metas: list[dict]) -> str:
+    """The devices the shards ran on, as one string (``unknown`` when no shard recorded one)."""
+    return "; ".join(sorted({m["device"] for m in metas if m.get("device")})) or "unknown"

@@ -49,7 +49,8 @@ from tqdm.auto import tqdm
 from .. import cdam
 from .. import device as _device
 from ..data import word_association as wa
-from ..results import Claim, add_caption, begin_target, finish_target, pyplot
+from ..results import (Claim, TargetRun, add_caption, begin_target, finish_target, pyplot, read_shards,
+                       shard_devices, shard_summary)
 from . import cli
 from .cdam_communities import cluster
 
@@ -58,6 +59,7 @@ TARGET = "fig_cdam_word_association"
 PAPER_KEY = "cdam"
 PAPER = "Burns 2024, Semantically-correlated memories in a dense associative model (ICML 2024)"
 SOURCES = ("usf", "eat")
+GRAPH_NAMES = {"usf": "USF free-association norms", "eat": "the Edinburgh Associative Thesaurus"}
 SOURCE_NAMES = {"usf": "USF free association", "eat": "Edinburgh Associative Thesaurus"}
 # Project tolerances.
 AUTO_MAX_D1 = 0.1  # a = 1: mean attractor correlation at distance 1 stays below this
@@ -106,7 +108,8 @@ def run(graphs: dict, params: dict, *, seed: int, device: torch.device, dtype: t
     a = torch.tensor(params["a_values"], dtype=torch.float64)
     rows, labels = [], {}
     bar = tqdm(total=len(graphs) * params["seeds"], desc=NAME, unit="run", mininterval=2)
-    for si, (source, (words, A)) in enumerate(graphs.items()):
+    for source, (words, A) in graphs.items():
+        si = SOURCES.index(source)  # seeds depend on the source, not on which others run (shards agree)
         p = len(words)
         M = cdam.normalized_adjacency(A).to(device, dtype)
         dist = cdam.graph_distance(A)
@@ -291,7 +294,7 @@ def caption(params: dict, sizes: dict, scale: str, verdict_text: str, device: st
     )
     return (
         "CDAM on word-association graphs (project extension of Burns 2024, ICML; spec E8; not in the paper). "
-        f"Memory graphs: USF free-association norms and the Edinburgh Associative Thesaurus, {n_words} "
+        f"Memory graphs: {' and '.join(GRAPH_NAMES[s] for s in sizes)}, {n_words} "
         f"({', '.join(f'{s.upper()} {n} words' for s, n in sizes.items())}); weights = forward strength "
         f"P(response | cue){', symmetrized (w(u->v) + w(v->u))' if params['symmetrize'] else ''}; "
         f"M = D^-1/2 A D^-1/2. One U[0,1] pattern of n = {params['n']} units per word, every word cued with noise "
@@ -417,6 +420,42 @@ def run_target(config: dict, data_paths: dict, out_prefix: Path, threads: int | 
     )
 
 
+def gather_target(config: dict, shards: list[Path], out_prefix: Path) -> dict:
+    """Draw the target from shard runs, one or more sources each (e.g. USF and EAT run apart on a GPU).
+
+    The figure stage needs only what the shards wrote: their summary tables (``<prefix>.csv``, one block of rows
+    per source) and, from their metadata, the example clusters, word counts and first words."""
+    tables, metas = read_shards(shards)
+    if any(m.get("partial") for m in metas):
+        raise ValueError("a word-association shard did not finish (only finished shards can be gathered)")
+    table = pd.concat(tables, ignore_index=True).sort_values(["source", "a", "quantity", "x"], kind="stable")
+    table = table.reset_index(drop=True)
+    merged = {key: {k: v for m in metas for k, v in m[key].items()}
+              for key in ("example_clusters", "n_words", "first_words", "data", "recall_range")}
+    tr = begin_target(config, NAME)
+    params = tr.params
+    device = shard_devices(metas)
+    tr = TargetRun(config=config, params=params, device=device, dtype=tr.dtype, started=tr.started)
+    claims = evaluate_claims(table, params["range_threshold"])
+    failed = [c.id for c in claims if not c.passed]
+    sizes = merged["n_words"]
+    return finish_target(
+        tr,
+        out_prefix,
+        paper=PAPER,
+        paper_key=PAPER_KEY,
+        claims=claims,
+        table=table,
+        run_wall_s=max(m["run_wall_time_s"] for m in metas),
+        caption=lambda v: caption(params, sizes, config["scale"], v, device, failed),
+        figure=lambda cap: make_figure(table, merged["example_clusters"], cap),
+        kappa=params["kappa"],
+        shards=shard_summary(shards, metas),
+        **merged,
+        substitutions="none (project extension: random U[0,1] patterns stand for the words)",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     p = cli.parser(NAME, __doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -430,8 +469,14 @@ def main(argv: list[str] | None = None) -> None:
         )
     p_run.add_argument("--out-prefix", type=Path, default=Path("results") / PAPER_KEY / TARGET)
     p_run.add_argument("--threads", type=int, default=None)
+    p_fig = sub.add_parser("gather", help="draw the target from shard runs (their <prefix>.csv and .json)")
+    p_fig.add_argument("shards", type=Path, nargs="+", help="shard prefixes, e.g. results/cdam/X.usf")
+    p_fig.add_argument("--out-prefix", type=Path, default=Path("results") / PAPER_KEY / TARGET)
     args: argparse.Namespace = p.parse_args(argv)
     cfg = cli.load_config(p, args)
+    if args.command == "gather":
+        cli.print_summary(gather_target(cfg, args.shards, args.out_prefix))
+        return
     cli.print_summary(run_target(cfg, {s: getattr(args, s) for s in SOURCES}, args.out_prefix, args.threads))
 
 

@@ -50,7 +50,9 @@ from .. import capacity as _capacity
 from .. import device as _device
 from .. import kernelized as K
 from ..data import as_patterns, load_images
-from ..results import Claim, add_caption, begin_target, finish_target, pyplot
+from ..files import write_csv
+from ..results import (Claim, TargetRun, add_caption, begin_target, finish_target, pyplot, read_shards,
+                       shard_devices, shard_summary)
 
 NAME = "khm_capacity"
 TARGET = "fig_capacity_vs_feature_dim"
@@ -103,11 +105,12 @@ def mnist_generator(images: torch.Tensor, dtype=torch.float32, device: torch.dev
 
 
 def run(params: dict, *, seed: int, data_path: Path | None = None, device=torch.device("cpu"),
-        dtype=torch.float32) -> pd.DataFrame:
+        dtype=torch.float32, checkpoint: Path | None = None) -> pd.DataFrame:
     """One row per (data, features, D_Phi): ``M*``, whether ``m_max`` capped it, and every size tested.
 
     ``params["datasets"]`` (default ``["sphere"]``) picks the memory sets; ``mnist`` needs ``data_path`` (a prepared
-    MNIST file, :func:`assocmem.data.load_images`).
+    MNIST file, :func:`assocmem.data.load_images`). With ``checkpoint``, the rows finished so far are rewritten to
+    that CSV after every row, so a long run that is killed keeps them.
     """
     rows = []
     for data in params.get("datasets", ["sphere"]):
@@ -139,6 +142,8 @@ def run(params: dict, *, seed: int, data_path: Path | None = None, device=torch.
                 rows.append({"data": data, "features": kind, "D_Phi": D, "m_star": res.m_star, "capped": res.capped,
                              "theory_guaranteed": lo, "theory_ceiling": up,
                              "tested": ";".join(f"{m}:{v:.3f}" for m, v in sorted(res.tested.items()))})
+                if checkpoint is not None:
+                    write_csv(pd.DataFrame(rows), checkpoint)
     return pd.DataFrame(rows)
 
 
@@ -285,34 +290,75 @@ def power_law_note(table: pd.DataFrame) -> str:
             f"R^2 {power_r2:.3f}, the exponential (ln M* vs D_Phi) with R^2 {r2:.3f} (not a claim)")
 
 
-def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    tr = begin_target(config, NAME, threads)
-    params = tr.params
-    table = run(params, seed=config["seed"], data_path=Path(data_path), device=tr.device)
-    run_wall = time.perf_counter() - tr.started
+def write_figure(tr: TargetRun, table: pd.DataFrame, out_prefix: Path, run_wall: float | None, note: str = "",
+                 **extra) -> dict:
+    """The figure stage: claims, caption, figure and metadata from the run table alone (``note``: one more sentence
+    for the caption)."""
+    params, config = tr.params, tr.config
     claims = evaluate_claims(table, params)
-    note = mnist_fit_note(table)
+    fit_note = mnist_fit_note(table)
     power_note = power_law_note(table)
-    with_mnist = "mnist" in params["datasets"]
+    datasets = [d for d in DATASETS if len(_rows(table, d))]
+    with_mnist = "mnist" in datasets
     return finish_target(
         tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
-        caption=lambda v: caption(params, config["scale"], v, ". ".join(x for x in (power_note, note) if x)),
+        caption=lambda v: caption(dict(params, datasets=datasets), config["scale"], v,
+                                  ". ".join(x for x in (power_note, fit_note, note) if x)),
         figure=lambda cap: make_figure(table, params, cap),
         dtype=torch.float32,
         data="synthetic: memories uniform on the sphere" + ("; MNIST training images (offline, exact)"
                                                              if with_mnist else ""),
         retrieval_features="normalized Phi(x) = W x",
-        mnist_loglinear_fit=note or None,
+        mnist_loglinear_fit=fit_note or None,
         sphere_power_law_fit=power_note or None,
         substitutions="project addition (not a paper figure)" + (
             "; MNIST: random subsets of M training images, pixels in [0, 1] scaled to unit norm (not centred)"
             if with_mnist else "; MNIST not run"),
+        **extra,
     )
 
 
+def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
+    tr = begin_target(config, NAME, threads)
+    partial = Path(out_prefix).with_name(Path(out_prefix).name + ".partial.csv")
+    table = run(tr.params, seed=config["seed"], data_path=Path(data_path), device=tr.device, checkpoint=partial)
+    run_wall = time.perf_counter() - tr.started
+    meta = write_figure(tr, table, out_prefix, run_wall)
+    partial.unlink(missing_ok=True)
+    return meta
+
+
+def gather_target(config: dict, shards: list[Path], out_prefix: Path) -> dict:
+    """Draw the target from shard runs (e.g. the sphere and MNIST rows run apart on a GPU): their tables are
+    concatenated, and each shard's device, wall time and completeness go into the metadata."""
+    tables, metas = read_shards(shards)
+    tr = begin_target(config, NAME)
+    tr = TargetRun(config=config, params=tr.params, device=shard_devices(metas),
+                   dtype=tr.dtype, started=tr.started)
+    walls = [m.get("run_wall_time_s") for m in metas]
+    table = pd.concat(tables, ignore_index=True)
+    cut = [f"The {t['data'].iloc[-1]} run was cut before it finished: its {t['features'].iloc[-1]} rows stop at D_Phi "
+           f"= {int(t['D_Phi'].iloc[-1])}" for t, m in zip(tables, metas) if m.get("partial") and len(t)]
+    return write_figure(tr, table, out_prefix, max(walls) if all(w is not None for w in walls) else None,
+                        note="; ".join(cut), shards=shard_summary(shards, metas))
+
+
 def main(argv: list[str] | None = None) -> None:
-    cli.target_main(NAME, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET,
-                    data_default="resources/data/mnist.pt", argv=argv)
+    p = cli.parser(NAME, __doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the experiment and write the figure, table and metadata")
+    p_run.add_argument("--data", type=Path, default=Path("resources/data/mnist.pt"), help="prepared MNIST file")
+    p_run.add_argument("--out-prefix", type=Path, default=Path("results") / PAPER_KEY / TARGET)
+    p_run.add_argument("--threads", type=int, default=None)
+    p_fig = sub.add_parser("gather", help="draw the target from shard runs (their <prefix>.csv and .json)")
+    p_fig.add_argument("shards", type=Path, nargs="+", help="shard prefixes, e.g. results/khm/X.sphere")
+    p_fig.add_argument("--out-prefix", type=Path, default=Path("results") / PAPER_KEY / TARGET)
+    args = p.parse_args(argv)
+    cfg = cli.load_config(p, args)
+    if args.command == "run":
+        cli.print_summary(run_target(cfg, args.data, args.out_prefix, args.threads))
+    else:
+        cli.print_summary(gather_target(cfg, args.shards, args.out_prefix))
 
 
 if __name__ == "__main__":
