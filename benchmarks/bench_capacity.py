@@ -10,6 +10,11 @@ Timings are wall-clock seconds of one run each (these searches take seconds to h
 not change the picture). A scale's run is skipped with a note when ``--max-seconds`` has already been
 spent, so a CPU run of ``--scales paper`` stops rather than runs for hours.
 
+Each run reports the matrix-multiply FLOPs it performs (PyTorch's FLOP counter, in a second, untimed run of
+the same work; skipped when the timed run took longer than ``--count-below`` seconds) and, with the device's
+square-GEMM rate measured in the same run (:mod:`gemm_rate`), the fraction of that rate it reaches.
+``khm_capacity`` runs its MNIST rows when ``--mnist`` names a prepared MNIST file, else the sphere rows alone.
+
 Examples::
 
     python benchmarks/bench_capacity.py                                  # test and quick, CPU
@@ -30,6 +35,7 @@ import torch
 from assocmem import config as am_config
 from assocmem import device as am_device
 from assocmem.experiments import kde_capacity, khm_capacity
+from gemm_rate import counted_flops, square_gemm_tflops
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -45,6 +51,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scales", nargs="+", default=["test", "quick"], choices=["test", "quick", "paper"])
     p.add_argument("--experiments", nargs="+", default=sorted(EXPERIMENTS), choices=sorted(EXPERIMENTS))
     p.add_argument("--max-seconds", type=float, default=1800.0, help="skip further runs once this much is spent")
+    p.add_argument("--count-below", type=float, default=60.0,
+                   help="count FLOPs (a second, untimed run) only for runs faster than this many seconds")
+    p.add_argument("--mnist", type=Path, default=REPO / "resources" / "data" / "mnist.pt",
+                   help="prepared MNIST file for khm_capacity's MNIST rows (absent: sphere rows only)")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON file (default: benchmarks/results/capacity-<date>-<device>.json)")
     return p.parse_args(argv)
@@ -59,6 +69,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     dev = am_device.resolve_device(args.device)
     cfg = am_config.load([REPO / "config" / "config.yaml"])
+    gemm = square_gemm_tflops(dev)
+    print(f"square GEMM ({gemm['n']}, {gemm['dtype']}): {gemm['tflops']:.2f} TFLOP/s")
     rows, spent = [], 0.0
     for scale in args.scales:
         for name in args.experiments:
@@ -69,18 +81,33 @@ def main(argv=None) -> dict:
                                  note=f"skipped: {spent:.0f} s already spent (--max-seconds)"))
                 continue
             kwargs = dict(seed=cfg["seed"], device=dev, dtype=torch.float32)
+            note = None
             if name == "kde_capacity":
                 kwargs["progress"] = False
+            elif "mnist" in params.get("datasets", []):
+                if args.mnist.is_file():
+                    kwargs["data_path"] = args.mnist
+                else:
+                    params = dict(params, datasets=[d for d in params["datasets"] if d != "mnist"])
+                    note = f"MNIST rows skipped: {args.mnist} not found"
+            sizes["datasets"] = params.get("datasets")
             _sync(dev)
             t = time.perf_counter()
             EXPERIMENTS[name].run(params, **kwargs)
             _sync(dev)
             wall = time.perf_counter() - t
             spent += wall
-            rows.append(dict(experiment=name, scale=scale, sizes=sizes, wall_s=round(wall, 2)))
-            print(f"{name:14s} {scale:6s} {wall:9.2f} s")
+            flops = counted_flops(lambda: EXPERIMENTS[name].run(params, **kwargs)) if wall < args.count_below else None
+            row = dict(experiment=name, scale=scale, sizes=sizes, wall_s=round(wall, 2), matmul_flops=flops)
+            if flops is not None:
+                row["tflops"] = round(flops / wall / 1e12, 4)
+                row["fraction_of_gemm"] = round(flops / wall / 1e12 / gemm["tflops"], 4)
+            if note:
+                row["note"] = note
+            rows.append(row)
+            print(f"{name:14s} {scale:6s} {wall:9.2f} s" + (f"  {row['fraction_of_gemm']:.1%} of GEMM" if flops else ""))
     report = {"date": _dt.date.today().isoformat(), "device": am_device.describe(dev),
-              "platform": platform.platform(), "torch": torch.__version__, "dtype": "float32", "runs": rows}
+              "platform": platform.platform(), "torch": torch.__version__, "dtype": "float32", "gemm": gemm, "runs": rows}
     out = args.out or RESULTS_DIR / f"capacity-{report['date']}-{dev.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
