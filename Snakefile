@@ -1,6 +1,8 @@
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from assocmem import config as am_config
 
 min_version("8.0")
 
@@ -9,7 +11,12 @@ min_version("8.0")
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# ASSOCMEM_DEVICE / ASSOCMEM_DTYPE apply unless --config sets the same key (command line > environment > files).
+config.update(
+    am_config.apply_environment(config, workflow.config_settings.overwrite_config)
+)
+# The package's own validation lists every error, one line each (the schema ships inside the package).
+am_config.validate(config)
 
 
 report: "workflow/report/workflow.rst"
@@ -17,11 +24,8 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/targets.smk"
 include: "workflow/rules/mhn.smk"
-include: "workflow/rules/cdam.smk"
-include: "workflow/rules/savin.smk"
-include: "workflow/rules/khm.smk"
-include: "workflow/rules/capacity.smk"
 include: "workflow/rules/noise.smk"
 include: "workflow/rules/report.smk"
 

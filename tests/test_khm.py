@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from assocmem import capacity, device, kernelized, separation
-from assocmem.experiments import khm_basins, khm_capacity, khm_energy_landscapes, khm_metastable
+from assocmem.experiments import khm_basins, khm_capacity, khm_capacity_figure, khm_energy_landscapes, khm_metastable
 from assocmem.experiments import khm_spherical_codes as khm_codes
 
 # ----------------------------------------------------------------------------- separation maps
@@ -227,32 +227,32 @@ def test_capacity_claims_pass_and_fail():
     import pandas as pd
 
     params = {"min_r2": 0.9}
-    good = khm_capacity.evaluate_claims(_capacity_table([2, 3, 4, 6], [9, 25, 70, 200]), params)
+    good = khm_capacity_figure.evaluate_claims(_capacity_table([2, 3, 4, 6], [9, 25, 70, 200]), params)
     assert [c.id for c in good] == ["log_capacity_linear_in_feature_dim", "uhop_raises_capacity"]
     assert all(c.passed for c in good)
-    bad = khm_capacity.evaluate_claims(_capacity_table([9, 25, 70, 200], [9, 9, 8, 9]), params)
+    bad = khm_capacity_figure.evaluate_claims(_capacity_table([9, 25, 70, 200], [9, 9, 8, 9]), params)
     assert not any(c.passed for c in bad)
     # the MNIST claim: U-Hop+ above raw at every D_Phi; false as soon as one D_Phi ties or falls below
     sphere = _capacity_table([2, 3, 4, 6], [9, 25, 70, 200])
     ok = pd.concat([sphere, _capacity_table([0, 1, 2, 2], [3, 6, 9, 9], "mnist")], ignore_index=True)
-    claims = {c.id: c for c in khm_capacity.evaluate_claims(ok, params)}
+    claims = {c.id: c for c in khm_capacity_figure.evaluate_claims(ok, params)}
     assert claims["uhop_raises_capacity_mnist"].passed is True
     assert claims["uhop_raises_capacity"].passed is True  # the sphere rows are judged on their own
     tie = pd.concat([sphere, _capacity_table([0, 1, 9, 2], [3, 6, 9, 9], "mnist")], ignore_index=True)
-    assert {c.id: c for c in khm_capacity.evaluate_claims(tie, params)}["uhop_raises_capacity_mnist"].passed is False
+    assert {c.id: c for c in khm_capacity_figure.evaluate_claims(tie, params)}["uhop_raises_capacity_mnist"].passed is False
     worse = _capacity_table([5, 6, 7, 8], [1, 2, 3, 4], "mnist")
-    claims = khm_capacity.evaluate_claims(worse, params)
+    claims = khm_capacity_figure.evaluate_claims(worse, params)
     assert [c.id for c in claims] == ["uhop_raises_capacity_mnist"] and claims[0].passed is False
     # a capped raw M* is only a lower bound: never counted as beaten
     capped = _capacity_table([0, 1, 2, 2], [3, 6, 9, 9], "mnist")
     capped.loc[(capped["features"] == "raw") & (capped["D_Phi"] == 3), "capped"] = True
-    assert khm_capacity.evaluate_claims(capped, params)[0].passed is False
-    assert "not a claim" in khm_capacity.mnist_fit_note(ok) and khm_capacity.mnist_fit_note(sphere) == ""
+    assert khm_capacity_figure.evaluate_claims(capped, params)[0].passed is False
+    assert "not a claim" in khm_capacity_figure.mnist_fit_note(ok) and khm_capacity_figure.mnist_fit_note(sphere) == ""
     # the power-law comparison: M* = D^2 exactly is a perfect power law (R^2 1) and a worse exponential
     power = _capacity_table([1, 1, 1, 1], [4, 9, 16, 25])  # D_Phi = 2..5
-    note = khm_capacity.power_law_note(power)
+    note = khm_capacity_figure.power_law_note(power)
     assert "exponent 2.00" in note and "R^2 1.000" in note and "not a claim" in note
-    assert khm_capacity.power_law_note(worse) == ""
+    assert khm_capacity_figure.power_law_note(worse) == ""
 
 
 TINY_CAPACITY = {"pattern_dim": 8, "beta": 20.0, "tol": 0.05, "retrieval_steps": 1, "draws": 2, "growth": 2.0,
@@ -298,7 +298,7 @@ def test_capacity_mnist_tiny_is_seeded(prepared_mnist):
     raw = table[table["features"] == "raw"]["m_star"].to_numpy()
     uhop = table[table["features"] == "U-Hop+"]["m_star"].to_numpy()
     assert uhop.max() > 2 * max(raw.max(), 1)  # U-Hop+ separates correlated images that a random W leaves merged
-    claims = khm_capacity.evaluate_claims(table, params)
+    claims = khm_capacity_figure.evaluate_claims(table, params)
     assert [c.id for c in claims] == ["uhop_raises_capacity_mnist"] and isinstance(claims[0].passed, bool)
 
 

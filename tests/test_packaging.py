@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -62,3 +64,30 @@ def test_experiment_runs_without_snakemake(pipeline_run, test_config, tmp_path):
     bad = subprocess.run([*cmd[:-2], "--scale", "enormous", "run", "--dataset", "mnist", "--data", str(data),
                           "--out", str(out)], capture_output=True, text=True)
     assert bad.returncode == 2 and "enormous" in bad.stderr
+
+
+def test_installed_wheel_works_outside_the_checkout(tmp_path):
+    """`import assocmem`, its schema and `python -m assocmem list` work from an installed wheel, away from the
+    checkout (the schema ships inside the package)."""
+    wheels, site, elsewhere, source = (tmp_path / n for n in ("wheels", "site", "elsewhere", "source"))
+    elsewhere.mkdir()
+    source.mkdir()  # build from a copy: building writes build/ and egg-info next to the sources
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / part, source / part)
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(wheels), str(source)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = wheels.glob("assocmem-*.whl")
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                              str(wheel)], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-3000:]
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    code = "import assocmem, assocmem.config as c; print(assocmem.__file__); print(c.SCHEMA_PATH.is_file())"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert str(site) in proc.stdout and "True" in proc.stdout
+    listing = subprocess.run([sys.executable, "-m", "assocmem", "list"], cwd=elsewhere, env=env, capture_output=True,
+                             text=True)
+    assert listing.returncode == 0, listing.stderr
+    assert "fig_capacity_vs_feature_dim" in listing.stdout

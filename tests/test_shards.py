@@ -11,7 +11,7 @@ import torch
 
 from assocmem import config as am_config
 from assocmem.experiments import cdam_word_association as words
-from assocmem.experiments import khm_capacity
+from assocmem.experiments import khm_capacity, khm_capacity_figure
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,11 +53,11 @@ def test_capacity_checkpoint_keeps_finished_rows_and_gathers(tmp_path, prepared_
     shard.parent.mkdir(parents=True)
     kept.iloc[:3].to_csv(shard.with_name(shard.name + ".partial.csv"), index=False)
     cfg = _config(khm_capacity.NAME, **params)
-    meta = khm_capacity.gather_target(cfg, [shard], tmp_path / "out" / khm_capacity.TARGET)
+    meta = khm_capacity_figure.gather_target(cfg, [shard], tmp_path / "out" / khm_capacity.TARGET)
     assert "The sphere run was cut before it finished: its U-Hop+ rows stop at D_Phi = 2" in meta["caption"]
     assert meta["shards"][0]["finished"] is False
     with pytest.raises(FileNotFoundError, match="neither"):
-        khm_capacity.gather_target(cfg, [tmp_path / "missing" / khm_capacity.TARGET], tmp_path / "x")
+        khm_capacity_figure.gather_target(cfg, [tmp_path / "missing" / khm_capacity.TARGET], tmp_path / "x")
 
 
 @pytest.fixture

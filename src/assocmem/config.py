@@ -2,18 +2,20 @@
 
 The same YAML files drive Snakemake and the standalone entry points (``python -m
 assocmem.experiments.<name> --config config/config.yaml``), and both validate against
-``workflow/schemas/config.schema.yaml``.
+``config.schema.yaml``, which ships inside this package (so the library and its command line work from an
+installed wheel, outside a checkout).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
 
 class ConfigError(ValueError):
@@ -31,32 +33,84 @@ def merge(base: dict, overlay: dict) -> dict:
     return out
 
 
-def find_schema(start: Path | None = None) -> Path:
-    """The schema of the repository that holds ``start`` (default: this package's checkout)."""
-    here = (start or Path(__file__)).resolve()
-    for folder in [here, *here.parents]:
-        candidate = folder / SCHEMA_RELPATH
+def default_config() -> Path:
+    """``config/config.yaml`` of the working directory, else of the checkout this package runs from."""
+    for folder in [Path.cwd(), *Path(__file__).resolve().parents]:
+        candidate = folder / "config" / "config.yaml"
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"cannot find {SCHEMA_RELPATH} above {here}; run from a checkout of assocmem")
+    raise ConfigError("no config/config.yaml in the working directory or above the package; pass --config FILE")
 
 
 def validate(config: dict, schema_path: Path | None = None) -> dict:
     """Raise :class:`ConfigError` naming the offending key if ``config`` breaks the schema."""
-    schema = yaml.safe_load(Path(schema_path or find_schema()).read_text())
+    schema = yaml.safe_load(Path(schema_path or SCHEMA_PATH).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for err in errors:
-            key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-            lines.append(f"config key {key}: {err.message}")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    lines = []
+    for err in errors:
+        key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
+        message = err.message if len(err.message) <= 300 else err.message[:300] + " ..."
+        lines.append(f"config key {key}: {message}")
+    if not errors:
+        lines = [f"config key {key}: {message}" for key, message in cross_field_errors(config)]
+    if lines:
+        strings = any(e.validator == "type" and isinstance(e.instance, str) for e in errors)
+        hint = ("\n(values given with Snakemake's --config arrive as strings below the top level: put nested "
+                "values in a YAML file and pass it with --configfile)") if strings else ""
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines) + hint)
     return config
 
 
+def cross_field_errors(config: dict) -> list[tuple[str, str]]:
+    """Values the schema alone cannot judge: ones that must agree with another key (every scale's block is checked,
+    so a bad paper block fails before any job runs, not hours later)."""
+    out = []
+    for scale, p in config.get("experiments", {}).get("cdam_antihebbian_range", {}).items():
+        key = f"experiments.cdam_antihebbian_range.{scale}"
+        if [float(v) for v in p["timecourse_setting"]] not in [[float(v) for v in s] for s in p["settings"]]:
+            out.append((f"{key}.timecourse_setting", f"{p['timecourse_setting']} is not one of the settings "
+                                                     f"{p['settings']}"))
+        late = [t for t in p["snapshot_steps"] if t > p["steps"]]
+        if late:
+            out.append((f"{key}.snapshot_steps", f"{late} after the last step ({p['steps']})"))
+        if p["max_distance"] > p["p"] // 2:
+            out.append((f"{key}.max_distance", f"{p['max_distance']} is beyond the largest distance on a cycle of "
+                                               f"{p['p']} memories ({p['p'] // 2})"))
+    n_stimuli = config.get("miyashita", {}).get("n_stimuli")
+    for scale, p in config.get("experiments", {}).get("cdam_miyashita", {}).items():
+        if n_stimuli is not None and p["max_distance"] > n_stimuli - 1:
+            out.append((f"experiments.cdam_miyashita.{scale}.max_distance",
+                        f"{p['max_distance']} is beyond the largest distance between {n_stimuli} stimuli"))
+    return out
+
+
+# Settings an environment variable may set. Precedence, everywhere (Snakemake and the command lines): the command
+# line (``--config dtype=...``, ``--device``) over the environment over the config files.
+ENVIRONMENT = {"device": "ASSOCMEM_DEVICE", "dtype": "ASSOCMEM_DTYPE"}
+
+
+def apply_environment(config: dict, command_line: dict | None = None, environ: dict | None = None) -> dict:
+    """``config`` with the settings of :data:`ENVIRONMENT` taken from the environment, except those given on the
+    command line. A value the schema rejects is an error naming the variable."""
+    environ = os.environ if environ is None else environ
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    out = dict(config)
+    for key, var in ENVIRONMENT.items():
+        value = environ.get(var, "")
+        if not value or key in (command_line or {}):
+            continue
+        errors = list(jsonschema.Draft202012Validator(schema["properties"][key]).iter_errors(value))
+        if errors:
+            raise ConfigError(f"environment variable {var}={value!r} is not a valid {key}: {errors[0].message} "
+                              f"(unset it, or use one of the values config/config.yaml documents)")
+        out[key] = value
+    return out
+
+
 def load(paths: list[Path | str], overrides: dict | None = None) -> dict:
-    """Load and merge YAML files in order, apply ``overrides`` and validate the result."""
+    """Load and merge YAML files in order, take device and dtype from the environment where set
+    (:func:`apply_environment`), apply ``overrides`` (the command line) and validate the result."""
     config: dict[str, Any] = {}
     for path in paths:
         path = Path(path)
@@ -65,7 +119,7 @@ def load(paths: list[Path | str], overrides: dict | None = None) -> dict:
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
         config = merge(config, loaded)
-    config = merge(config, overrides or {})
+    config = merge(apply_environment(config, overrides), overrides or {})
     return validate(config)
 
 

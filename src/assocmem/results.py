@@ -121,7 +121,9 @@ def write_target(prefix: Path | str, *, figure, table: pd.DataFrame, meta: dict)
     paths = {ext: prefix.with_suffix(f".{ext}") for ext in ("png", "pdf", "csv", "json")}
     for ext in ("png", "pdf"):
         with atomic_write(paths[ext]) as tmp:
-            figure.savefig(tmp, format=ext, dpi=150 if ext == "png" else None)
+            # No creation date (PDF) and no software string (PNG): a same-seed rerun writes the same bytes.
+            figure.savefig(tmp, format=ext, dpi=150 if ext == "png" else None,
+                           metadata={"CreationDate": None} if ext == "pdf" else {"Software": None})
     write_csv(table, paths["csv"])
     write_json(meta, paths["json"])
     return meta

@@ -1,4 +1,10 @@
-# Helpers shared by all rule files.
+# Helpers shared by all rule files. Targets, papers and their data are declared once, in the package registry
+# (src/assocmem/registry.py); the rules read it.
+
+from assocmem import registry
+
+TARGETS = registry.targets()
+PAPERS = registry.PAPERS
 
 
 def experiment_params(name):
@@ -6,27 +12,67 @@ def experiment_params(name):
     return config["experiments"][name][config["scale"]]
 
 
-def target_files(paper, target):
+def stage_params(t):
+    """Everything a target's outputs depend on besides code and data: its experiment block and the global seed,
+    dtype, device and scale (a change of any of them reruns exactly the jobs it affects).
+    """
+    return {
+        "experiment": experiment_params(t.experiment),
+        "seed": config["seed"],
+        "dtype": config["dtype"],
+        "device": config["device"],
+        "scale": config["scale"],
+    }
+
+
+def module_file(module):
+    """The source file of a module of the package (an input of the jobs it drives)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module).origin
+
+
+def data_files(t):
+    return {
+        name: registry.DATA_FILES[name]
+        for name in t.data_names(experiment_params(t.experiment))
+    }
+
+
+def run_inputs(wildcards):
+    """Inputs of a target's model run: its data and the run module's source."""
+    t = TARGETS[wildcards.target]
+    return {**data_files(t), "code": module_file(t.module)}
+
+
+GENERIC = [t for t in TARGETS.values() if t.rules == "generic"]
+
+
+def target_files(t):
     """The four files every result target writes."""
     return expand(
-        "results/{paper}/{target}.{ext}",
-        paper=paper,
-        target=target,
-        ext=["png", "pdf", "csv", "json"],
+        f"results/{t.paper.key}/{t.name}.{{ext}}", ext=["png", "pdf", "csv", "json"]
     )
 
 
-# Every result target, as (paper, target). Each paper's rule file appends its own; the report and
-# `rule all` (defined after all includes) read the full list.
-RESULT_TARGETS = []
-
-
 def result_files():
-    return [f for paper, target in RESULT_TARGETS for f in target_files(paper, target)]
+    return [f for t in TARGETS.values() for f in target_files(t)]
 
 
 def result_metadata():
-    return [f"results/{paper}/{target}.json" for paper, target in RESULT_TARGETS]
+    return [f"results/{t.paper.key}/{t.name}.json" for t in TARGETS.values()]
+
+
+def mirror_checksums(prefix):
+    """The mirror's SHA256SUMS entries under `prefix`: what a prepared file's content depends on (not how the
+    mirror path is spelled, nor whether downloading is allowed)."""
+    from assocmem.data.mirror import read_checksums
+
+    try:
+        sums = read_checksums(config["data"]["mirror"])
+    except Exception:  # a missing or broken mirror: the data job itself reports it
+        return {"mirror": str(config["data"]["mirror"])}
+    return {k: v for k, v in sorted(sums.items()) if k.startswith(prefix)}
 
 
 IMAGE_SETS = ["mnist", "fashion_mnist", "cifar10"]

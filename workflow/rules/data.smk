@@ -12,7 +12,8 @@ rule prepare_images:
     conda:
         "../envs/assocmem.yaml"
     params:
-        data=config["data"],
+        sources=lambda wildcards: mirror_checksums(f"{wildcards.dataset}/"),
+        tarball=config["data"].get("cifar10_tarball"),
     script:
         "../scripts/prepare_data.py"
 
@@ -28,7 +29,9 @@ rule prepare_word_association:
     conda:
         "../envs/assocmem.yaml"
     params:
-        data=config["data"],
+        sources=lambda wildcards: mirror_checksums(
+            f"word_association/{wildcards.source}"
+        ),
     script:
         "../scripts/prepare_data.py"
 

@@ -1,7 +1,5 @@
 # Ramsauer et al. 2020: modern Hopfield retrieval of stored images (the image-retrieval baseline).
 
-RESULT_TARGETS.append(("mhn", "fig_mhn_image_retrieval"))
-
 
 rule mhn_image_retrieval_run:
     input:
@@ -16,7 +14,7 @@ rule mhn_image_retrieval_run:
     # Snakemake caps this at --cores.
     threads: 16
     params:
-        experiment=lambda wildcards: experiment_params("mhn_image_retrieval"),
+        stage=stage_params(TARGETS["fig_mhn_image_retrieval"]),
     script:
         "../scripts/mhn_image_retrieval.py"
 
@@ -31,7 +29,7 @@ rule fig_mhn_image_retrieval:
         png=report(
             "results/mhn/fig_mhn_image_retrieval.png",
             caption="../report/fig_mhn_image_retrieval.rst",
-            category="Ramsauer et al. 2020",
+            category=PAPERS["mhn"].category,
         ),
         pdf="results/mhn/fig_mhn_image_retrieval.pdf",
         csv="results/mhn/fig_mhn_image_retrieval.csv",
@@ -41,6 +39,6 @@ rule fig_mhn_image_retrieval:
     conda:
         "../envs/assocmem.yaml"
     params:
-        experiment=lambda wildcards: experiment_params("mhn_image_retrieval"),
+        stage=stage_params(TARGETS["fig_mhn_image_retrieval"]),
     script:
         "../scripts/mhn_image_retrieval.py"

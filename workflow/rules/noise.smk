@@ -1,5 +1,5 @@
 # Karbasi, Salavati, Shokrollahi, Varshney 2013 (NeurIPS): noise-enhanced associative memories.
-# One simulation run feeds four figures; a fourth target asks the same question of a dense memory.
+# One simulation run feeds four figures (fig_dense_noise_recall, beyond the paper, is a generic target).
 
 
 rule noise_recall_run:
@@ -12,12 +12,9 @@ rule noise_recall_run:
         "../envs/assocmem.yaml"
     threads: 1
     params:
-        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+        stage=stage_params(TARGETS["fig_noise_surface"]),
     script:
         "../scripts/noise_enhanced.py"
-
-
-RESULT_TARGETS.append(("noise", "fig_noise_error_vs_epsilon"))
 
 
 rule fig_noise_error_vs_epsilon:
@@ -27,7 +24,7 @@ rule fig_noise_error_vs_epsilon:
         png=report(
             "results/noise/fig_noise_error_vs_epsilon.png",
             caption="../report/fig_noise_error_vs_epsilon.rst",
-            category="Karbasi et al. 2013 (noise)",
+            category=PAPERS["noise"].category,
         ),
         pdf="results/noise/fig_noise_error_vs_epsilon.pdf",
         csv="results/noise/fig_noise_error_vs_epsilon.csv",
@@ -37,12 +34,9 @@ rule fig_noise_error_vs_epsilon:
     conda:
         "../envs/assocmem.yaml"
     params:
-        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+        stage=stage_params(TARGETS["fig_noise_surface"]),
     script:
         "../scripts/noise_enhanced.py"
-
-
-RESULT_TARGETS.append(("noise", "fig_noise_surface"))
 
 
 rule fig_noise_surface:
@@ -52,7 +46,7 @@ rule fig_noise_surface:
         png=report(
             "results/noise/fig_noise_surface.png",
             caption="../report/fig_noise_surface.rst",
-            category="Karbasi et al. 2013 (noise)",
+            category=PAPERS["noise"].category,
         ),
         pdf="results/noise/fig_noise_surface.pdf",
         csv="results/noise/fig_noise_surface.csv",
@@ -62,12 +56,9 @@ rule fig_noise_surface:
     conda:
         "../envs/assocmem.yaml"
     params:
-        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+        stage=stage_params(TARGETS["fig_noise_surface"]),
     script:
         "../scripts/noise_enhanced.py"
-
-
-RESULT_TARGETS.append(("noise", "fig_noise_recall_time"))
 
 
 rule fig_noise_recall_time:
@@ -77,7 +68,7 @@ rule fig_noise_recall_time:
         png=report(
             "results/noise/fig_noise_recall_time.png",
             caption="../report/fig_noise_recall_time.rst",
-            category="Karbasi et al. 2013 (noise)",
+            category=PAPERS["noise"].category,
         ),
         pdf="results/noise/fig_noise_recall_time.pdf",
         csv="results/noise/fig_noise_recall_time.csv",
@@ -87,12 +78,9 @@ rule fig_noise_recall_time:
     conda:
         "../envs/assocmem.yaml"
     params:
-        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+        stage=stage_params(TARGETS["fig_noise_surface"]),
     script:
         "../scripts/noise_enhanced.py"
-
-
-RESULT_TARGETS.append(("noise", "fig_noise_learned_vs_constructed"))
 
 
 rule fig_noise_learned_vs_constructed:
@@ -102,7 +90,7 @@ rule fig_noise_learned_vs_constructed:
         png=report(
             "results/noise/fig_noise_learned_vs_constructed.png",
             caption="../report/fig_noise_learned_vs_constructed.rst",
-            category="Karbasi et al. 2013 (noise)",
+            category=PAPERS["noise"].category,
         ),
         pdf="results/noise/fig_noise_learned_vs_constructed.pdf",
         csv="results/noise/fig_noise_learned_vs_constructed.csv",
@@ -112,31 +100,6 @@ rule fig_noise_learned_vs_constructed:
     conda:
         "../envs/assocmem.yaml"
     params:
-        experiment=lambda wildcards: experiment_params("noise_enhanced"),
+        stage=stage_params(TARGETS["fig_noise_surface"]),
     script:
         "../scripts/noise_enhanced.py"
-
-
-RESULT_TARGETS.append(("noise", "fig_dense_noise_recall"))
-
-
-rule fig_dense_noise_recall:
-    output:
-        png=report(
-            "results/noise/fig_dense_noise_recall.png",
-            caption="../report/fig_dense_noise_recall.rst",
-            category="Karbasi et al. 2013 (noise)",
-        ),
-        pdf="results/noise/fig_dense_noise_recall.pdf",
-        csv="results/noise/fig_dense_noise_recall.csv",
-        json="results/noise/fig_dense_noise_recall.json",
-    log:
-        "logs/noise/fig_dense_noise_recall.log",
-    conda:
-        "../envs/assocmem.yaml"
-    # Snakemake caps this at --cores.
-    threads: 2
-    params:
-        experiment=lambda wildcards: experiment_params("noise_dense"),
-    script:
-        "../scripts/noise_dense.py"

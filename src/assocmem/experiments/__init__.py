@@ -1,1 +1,2 @@
-"""One module per result target family; each is runnable as ``python -m assocmem.experiments.<name>``."""
+"""One module per experiment (its model run and target declarations) and, beside it, ``<name>_figure.py`` (its
+figure stage). Run any target with ``python -m assocmem run <target>`` (``python -m assocmem list`` lists them)."""

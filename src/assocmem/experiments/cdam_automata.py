@@ -16,16 +16,16 @@ symbol overwrites units ``k..n-1`` with the symbol's pattern, then ``dfa_steps``
 read out (most correlated state pattern) is compared with the DFA's. DFAs: parity of the number of 1s,
 divisibility by 3 of a binary number read most significant bit first, and random DFAs (uniform
 transition table) with ``dfa_random_states`` states over ``dfa_symbols`` symbols; uniform random
-strings of length ``dfa_length``; all strings of one DFA run as one batch; ``dfa_seeds`` independent draws of
-the patterns, random DFAs and strings (separate from the family tree's ``seeds``: the DFA part costs far more). Claim (spec): >= 99% of
-final states correct. ``beta * k * Var(xi)`` (Var = 1/12) is kept around 10 or more as the spec says.
+strings of length ``dfa_length``; all strings of one DFA run as one batch; ``dfa_seeds`` independent draws
+of the patterns, random DFAs and strings (separate from the family tree's ``seeds``: the DFA part costs far more).
+Claim (spec): >= 99% of final states correct. ``beta * k * Var(xi)`` (Var = 1/12) is kept around 10 or more as the
+spec says.
 
 Not yet done: nothing; both parts of spec E7 are built.
 
 Run without Snakemake::
 
-    python -m assocmem.experiments.cdam_automata run --config config/config.yaml \\
-        --out-prefix results/cdam/fig_cdam_automata
+    python -m assocmem run fig_cdam_automata
 """
 
 from __future__ import annotations
@@ -33,20 +33,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from . import cli
+from ..registry import PAPERS, Target
 from .. import cdam
 from .. import device as _device
-from ..results import Claim, add_caption, begin_target, finish_target, pyplot
+from ..results import begin_target
+from ..stages import Runs
 
 NAME = "cdam_automata"
 TARGET = "fig_cdam_automata"
 PAPER_KEY = "cdam"
-PAPER = "Burns 2024, Semantically-correlated memories in a dense associative model (ICML 2024)"
+PAPER = PAPERS["cdam"].citation
+TARGET_SPECS = (
+    Target("fig_cdam_automata", PAPERS["cdam"], NAME, __name__, data=(), threads=1,
+           summary="E7: the family-tree automaton and general DFAs"),
+)
 CHARACTERS = ["Homer", "Marge", "Bart", "Lisa"]
 RELATIONS = ["brother", "sister", "mother", "father", "son", "daughter", "husband", "wife"]
 FACTS = [("Homer", "wife", "Marge"), ("Homer", "son", "Bart"), ("Homer", "daughter", "Lisa"),
@@ -116,6 +121,7 @@ def run(params: dict, *, seed: int) -> tuple[pd.DataFrame, torch.Tensor]:
 # ----------------------------------------------------------------------------- general DFAs (spec E7, part 2)
 
 DFA_MIN_CORRECT = 0.99  # the spec's claim: fraction of correct final states
+DFA_COUNTS = ("n_states", "n_symbols", "n_strings")  # integer columns of the DFA rows
 
 
 def parity_dfa() -> torch.Tensor:
@@ -179,7 +185,8 @@ def run_dfas(params: dict, *, seed: int, device: torch.device | None = None,
     for s in range(params["dfa_seeds"]):
         gen = _device.generator(seed * 100_003 + 50_000 + s)
         dfas = [("parity", "parity", parity_dfa()), ("mod3", "divisible by 3", mod3_dfa())]
-        dfas += [(f"random{q}", "random", random_dfa(q, params["dfa_symbols"], gen)) for q in params["dfa_random_states"]]
+        dfas += [(f"random{q}", "random", random_dfa(q, params["dfa_symbols"], gen))
+                 for q in params["dfa_random_states"]]
         for name, family, delta in dfas:
             Xi, A, sym = build_dfa(delta, params["dfa_n"], params["dfa_k"], gen)
             strings = torch.randint(0, delta.shape[1], (params["dfa_strings"], params["dfa_length"]), generator=gen)
@@ -194,131 +201,42 @@ def run_dfas(params: dict, *, seed: int, device: torch.device | None = None,
     return pd.DataFrame(rows)
 
 
-def summarize_dfas(raw: pd.DataFrame) -> pd.DataFrame:
-    """Per DFA: mean and sd over seeds of the fraction of correct final states (rows of kind ``dfa``)."""
-    g = raw.groupby(["kind", "start", "family", "n_states", "n_symbols"], sort=False)
-    return g.agg(fraction_correct=("correct_fraction", "mean"),
-                 fraction_correct_sd=("correct_fraction", lambda x: float(np.std(x))),
-                 n_strings=("n_strings", "sum"), n_seeds=("seed", "nunique")).reset_index()
-
-
-def summarize(raw: pd.DataFrame) -> pd.DataFrame:
-    return raw.groupby(["kind", "start", "inputs", "expected"], sort=False).agg(
-        fraction_correct=("correct", "mean"), n_seeds=("seed", "nunique"),
-        reached_seed0=("reached", "first")).reset_index()
-
-
-def evaluate_claims(table: pd.DataFrame) -> list[Claim]:
-    tr = table[table["kind"] == "transition"]
-    rr = table[table["kind"] == "released_run"]
-    c1 = Claim(
-        id="transitions_follow_the_family_tree",
-        statement="Every defined (character, relation) input moves the state to the right character",
-        paper_value="the family-tree automaton follows its edges",
-        our_value=f"mean fraction correct over the 12 transitions and seeds: {tr['fraction_correct'].mean():.3f}",
-        tolerance="1.0 (every transition, every seed)",
-        passed=bool(len(tr) == len(FACTS) and (tr["fraction_correct"] == 1.0).all()),
-    )
-    c2 = Claim(
-        id="released_runs_reproduce",
-        statement="The author's three released input sequences visit the same characters",
-        paper_value="; ".join(f"{s} [{' '.join(i)}] -> {' '.join(e)}" for s, i, e in RELEASED),
-        our_value="; ".join(f"{r.start} [{r.inputs}] -> {r.reached_seed0} ({r.fraction_correct:.2f} of seeds)"
-                            for r in rr.itertuples()),
-        tolerance="every run matches in every seed",
-        passed=bool(len(rr) == len(RELEASED) and (rr["fraction_correct"] == 1.0).all()),
-    )
-    claims = [c1, c2]
-    dfa = table[table["kind"] == "dfa"] if "kind" in table else table.iloc[:0]
-    if len(dfa):
-        worst = dfa.loc[dfa["fraction_correct"].idxmin()]
-        claims.append(Claim(
-            id="dfa_final_states_correct",
-            statement="CDAM runs general DFAs (parity, divisibility by 3, random 10-50 states) on random strings: "
-                      "the final state is correct",
-            paper_value=f">= {DFA_MIN_CORRECT:.0%} of final states correct (spec E7)",
-            our_value="; ".join(f"{r.start} ({int(r.n_states)} states): {r.fraction_correct:.3f}" for r in dfa.itertuples())
-                      + f"; lowest {worst['fraction_correct']:.3f} ({worst['start']})",
-            tolerance=f"fraction correct >= {DFA_MIN_CORRECT} for every DFA (mean over seeds)",
-            passed=bool((dfa["fraction_correct"] >= DFA_MIN_CORRECT).all()),
-        ))
-    return claims
-
-
-def caption(params: dict, scale: str, verdict_text: str) -> str:
-    return (
-        f"CDAM finite automata (Burns 2024, ICML; spec E7). Top: the family-tree automaton: 4 characters and 8 relations as "
-        f"U[0,1] random "
-        f"vectors of n = {params['n']} units; 12 composite patterns [first k = {params['k']} units of the character | rest "
-        f"of the relation], each with one edge to its target character; characters with self-loops; p = 16, raw "
-        f"adjacency. a = {params['a']:g}, h = {params['h']:g}, beta = {params['beta']:g}, eta = {params['eta']:g}, "
-        f"kappa = {params['kappa']:g}, noise 0; {params['steps']} steps before and after each input (input = overwrite "
-        f"units k..n-1 with the relation). Scale '{scale}': {params['seeds']} seed(s). Panels: correlation of the state "
-        f"with each character over time for the author's three released runs (seed 0); dotted lines mark inputs. "
-        f"Bottom: general DFAs (parity, divisibility by 3 read MSB first, random DFAs with "
-        f"{', '.join(map(str, params['dfa_random_states']))} states over {params['dfa_symbols']} symbols): one pattern "
-        f"per state (self-loop) and one composite [first {params['dfa_k']} units of the state | rest of the symbol] per "
-        f"(state, symbol) with an edge to the next state, n = {params['dfa_n']}; {params['dfa_strings']} random strings "
-        f"of length {params['dfa_length']} per DFA, {params['dfa_steps']} steps per symbol; fraction of correct final "
-        f"states, mean +- sd over {params['dfa_seeds']} seed(s) (claim >= {DFA_MIN_CORRECT:.0%}). Verdict: {verdict_text}."
-    )
-
-
-def make_figure(trace: torch.Tensor, params: dict, caption_text: str, dfa: pd.DataFrame | None = None):
-    plt, sns = pyplot()
-    rows = 2 if dfa is not None and len(dfa) else 1
-    fig = plt.figure(figsize=(4 * len(RELEASED), 3.2 * rows))
-    gs = fig.add_gridspec(rows, len(RELEASED))
-    axes = [fig.add_subplot(gs[0, 0])]
-    axes += [fig.add_subplot(gs[0, i], sharey=axes[0]) for i in range(1, len(RELEASED))]
-    colors = sns.color_palette("colorblind", 4)
-    for b, (ax, (start, inputs, expected)) in enumerate(zip(np.atleast_1d(axes), RELEASED)):
-        for c, name in enumerate(CHARACTERS):
-            ax.plot(trace[:, b, c].numpy(), color=colors[c], label=name)
-        for i, rel in enumerate(inputs):
-            x = params["steps"] * (i + 1)
-            ax.axvline(x, color="0.4", ls=":", lw=0.8)
-            ax.text(x + 2, 1.02, rel, fontsize=7, va="bottom")
-        ax.set_title(f"start {start}: expected {' -> '.join(expected)}", fontsize=8, pad=14)
-        ax.set_xlabel("step")
-    np.atleast_1d(axes)[0].set_ylabel("correlation with character")
-    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower left")
-    if rows == 2:
-        ax = fig.add_subplot(gs[1, :])
-        x = np.arange(len(dfa))
-        ax.bar(x, dfa["fraction_correct"], yerr=dfa["fraction_correct_sd"], color="0.6", capsize=3)
-        ax.axhline(DFA_MIN_CORRECT, color="C3", ls="--", lw=1, label=f"claim: {DFA_MIN_CORRECT:.0%}")
-        ax.set_xticks(x, [f"{r.start}\n({int(r.n_states)} states)" for r in dfa.itertuples()], fontsize=7)
-        ax.set_ylabel("fraction of correct final states")
-        ax.set_ylim(0, 1.05)
-        ax.legend(fontsize=7, loc="lower right")
-        ax.set_title("general DFAs on random strings", fontsize=8)
-    fig.tight_layout()
-    add_caption(fig, caption_text)
-    return fig
-
-
-def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
+def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -> Runs:
+    """The model run: the family-tree rows (:func:`run`) and then the DFA rows (:func:`run_dfas`) in one table,
+    told apart by ``kind``; each leaves the other's columns empty (nullable dtypes). Extras: the correlation ``trace``
+    of the released runs (seed 0). The figure is in :mod:`.cdam_automata_figure`."""
     tr = begin_target(config, NAME, threads)
     params = tr.params
     raw, trace = run(params, seed=config["seed"])
-    dfa = summarize_dfas(run_dfas(params, seed=config["seed"], device=tr.device, dtype=tr.dtype))
-    run_wall = time.perf_counter() - tr.started
-    table = pd.concat([summarize(raw), dfa], ignore_index=True)
-    claims = evaluate_claims(table)
-    return finish_target(
-        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
-        caption=lambda v: caption(params, config["scale"], v),
-        figure=lambda cap: make_figure(trace, params, cap, dfa),
-        dtype=f"float64 (family tree), {tr.dtype} (DFAs)", kappa=params["kappa"],
-        data="synthetic U[0,1] patterns (as in the paper)",
-        substitutions="none; general DFAs (spec E7, second part) use project choices: random strings and DFAs, "
-                      "n, k, steps per symbol and string length from the config",
-    )
+    dfa = run_dfas(params, seed=config["seed"], device=tr.device, dtype=tr.dtype)
+    table = pd.concat([raw.astype({"correct": "boolean"}), dfa.astype({c: "Int64" for c in DFA_COUNTS})],
+                      ignore_index=True)
+    return Runs(table, {"trace": trace.tolist()})
+
+
+def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
+    """Run and draw in one call (:func:`run_stage`, then the figure stage), keeping no run table."""
+    from .cdam_automata_figure import figure_stage
+
+    tr = begin_target(config, NAME, threads)
+    runs = run_stage(config, {})
+    provenance = {"device": _device.describe(tr.device), "dtype": str(tr.dtype), "data": {},
+                  "run_wall_time_s": time.perf_counter() - tr.started}
+    return figure_stage(config, runs, provenance, out_prefix)
 
 
 def main(argv: list[str] | None = None) -> None:
     cli.target_main(NAME, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
+
+
+
+def __getattr__(name):  # figure-stage names (claims, caption, figure) live in cdam_automata_figure
+    from . import cdam_automata_figure
+
+    try:
+        return getattr(cdam_automata_figure, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 if __name__ == "__main__":

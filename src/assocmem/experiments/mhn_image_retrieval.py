@@ -15,12 +15,9 @@ Protocol (a project choice; the paper gives the theory, not this experiment):
 - all betas of the grid run as one batch; a cue counts as retrieved when the final state is within
   ``success_tol`` (relative Euclidean error) of the stored image it came from.
 
-Run without Snakemake::
+Run without Snakemake (one run per data set, then the figure)::
 
-    python -m assocmem.experiments.mhn_image_retrieval run --config config/config.yaml \\
-        --dataset mnist --data resources/data/mnist.pt --out results/mhn/runs/image_retrieval_mnist.csv
-    python -m assocmem.experiments.mhn_image_retrieval figure --config config/config.yaml \\
-        --runs results/mhn/runs/image_retrieval_*.csv --out-prefix results/mhn/fig_mhn_image_retrieval
+    python -m assocmem run fig_mhn_image_retrieval
 """
 
 from __future__ import annotations
@@ -36,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cli
+from ..registry import PAPERS, Target
 from .. import corruption, device as _device, dynamics
 from ..data import as_patterns, load_images
 from ..files import write_csv, write_json
@@ -44,7 +42,11 @@ from ..results import Claim, add_caption, begin_target, finish_target, pyplot
 NAME = "mhn_image_retrieval"
 TARGET = "fig_mhn_image_retrieval"
 PAPER_KEY = "mhn"
-PAPER = "Ramsauer et al. 2020, Hopfield Networks is All You Need (ICLR 2021)"
+PAPER = PAPERS["mhn"].citation
+TARGET_SPECS = (
+    Target("fig_mhn_image_retrieval", PAPERS["mhn"], NAME, __name__, data=lambda p: tuple(p['datasets']), threads=16,
+           summary="retrieval of stored MNIST and CIFAR-10 images from half-masked and noisy cues", rules="custom"),
+)
 DATASET_NOTES = {
     "mnist": "MNIST (exact)",
     "fashion_mnist": "Fashion-MNIST (exact)",

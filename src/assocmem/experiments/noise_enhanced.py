@@ -24,13 +24,10 @@ without replacement; a noiseless row whose state stops changing is stopped early
 rounds are counted as ``max_rounds`` (as if it had run them all). Quick scale: fewer iterations, rounds
 and test patterns than the paper.
 
-Run without Snakemake::
+Run without Snakemake (the shared run, then one figure; ``figure`` redraws from the kept run)::
 
-    python -m assocmem.experiments.noise_enhanced --config config/config.yaml run \\
-        --out results/noise/runs/noise_recall.csv
-    python -m assocmem.experiments.noise_enhanced --config config/config.yaml figure \\
-        --target fig_noise_error_vs_epsilon --run results/noise/runs/noise_recall.csv \\
-        --out-prefix results/noise/fig_noise_error_vs_epsilon
+    python -m assocmem run fig_noise_error_vs_epsilon
+    python -m assocmem figure fig_noise_surface
 """
 
 from __future__ import annotations
@@ -43,6 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..registry import PAPERS, Target
 from .. import constraint_network as cn
 from .. import device as _device
 from ..files import write_csv, write_json
@@ -51,7 +49,17 @@ from . import cli
 
 NAME = "noise_enhanced"
 PAPER_KEY = "noise"
-PAPER = "Karbasi, Salavati, Shokrollahi, Varshney 2013, Noise-Enhanced Associative Memories (NeurIPS 2013)"
+PAPER = PAPERS["noise"].citation
+TARGET_SPECS = (
+    Target("fig_noise_error_vs_epsilon", PAPERS["noise"], NAME, __name__, data=(), threads=1,
+           summary="final error vs initial error rate for several internal noise levels", rules="custom"),
+    Target("fig_noise_surface", PAPERS["noise"], NAME, __name__, data=(), threads=1,
+           summary="final error over (upsilon, nu)", rules="custom"),
+    Target("fig_noise_recall_time", PAPERS["noise"], NAME, __name__, data=(), threads=1,
+           summary="rounds to converge", rules="custom"),
+    Target("fig_noise_learned_vs_constructed", PAPERS["noise"], NAME, __name__, data=(), threads=1,
+           summary="constraints learned by the paper's rule vs constructed", rules="custom"),
+)
 TARGETS = ("fig_noise_error_vs_epsilon", "fig_noise_surface", "fig_noise_recall_time",
            "fig_noise_learned_vs_constructed")
 # Project tolerances (the paper shows curves, not numbers).

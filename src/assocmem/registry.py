@@ -1,0 +1,138 @@
+"""Every paper and every result target, declared once, as data.
+
+A paper is a :class:`Paper` in :data:`PAPERS` (its key names ``results/<key>/``; its citation and report category
+are written nowhere else). A target is a :class:`Target` declared in its experiment module as ``TARGET`` (or
+``TARGETS`` for a module that draws several figures from one run); :func:`targets` collects them in the order of
+:data:`MODULES`. The Snakemake workflow, the command line (``python -m assocmem``) and the report all read this
+registry.
+
+Every target runs in two stages (:mod:`assocmem.stages`): its module's ``run_stage`` writes
+``results/<paper>/runs/<run>.{parquet,json}``, and ``figure_stage`` of ``<module>_figure`` draws from that alone.
+Targets with ``rules="custom"`` (MNIST/CIFAR-10 retrieval: one run per data set; noise-enhanced recall: one run
+for four figures) split run and figure their own way and have rule files of their own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A paper: ``key`` (folder under ``results/``), ``citation`` (one line) and its report ``category``."""
+
+    key: str
+    citation: str
+    category: str
+
+
+PAPERS: dict[str, Paper] = {p.key: p for p in [
+    Paper("mhn", "Ramsauer et al. 2020, Hopfield Networks is All You Need (ICLR 2021)",
+          "Ramsauer et al. 2020 (modern Hopfield networks)"),
+    Paper("cdam", "Burns 2024, Semantically-correlated memories in a dense associative model (ICML 2024)",
+          "Burns 2024 (CDAM)"),
+    Paper("khm", "Hu, Wu & Liu 2024, Provably Optimal Memory Capacity for Modern Hopfield Models: "
+                 "Transformer-Compatible Dense Associative Memories as Spherical Codes (NeurIPS 2024)",
+          "Hu, Wu & Liu 2024 (KHM, U-Hop+)"),
+    Paper("kde", "Schaeffer et al. 2024, Bridging Associative Memory and Probabilistic Modeling (arXiv 2402.10202)",
+          "Schaeffer et al. 2024 (KDE capacity)"),
+    Paper("sparse_recovery", "Mazumdar and Rawat 2015, Associative Memory via a Sparse Recovery Model (NeurIPS 2015)",
+          "Mazumdar & Rawat 2015 (sparse recovery)"),
+    Paper("noise", "Karbasi, Salavati, Shokrollahi, Varshney 2013, Noise-Enhanced Associative Memories (NeurIPS 2013)",
+          "Karbasi et al. 2013 (noise-enhanced recall)"),
+    Paper("savin", "Savin, Dayan & Lengyel 2013, Correlations strike back (again): the case of associative memory "
+                   "retrieval (NIPS)",
+          "Savin, Dayan & Lengyel 2013 (correlated recall)"),
+]}
+
+# Prepared data files, by the name a target's ``data`` uses (paths relative to the working directory).
+DATA_FILES: dict[str, str] = {
+    "mnist": "resources/data/mnist.pt",
+    "fashion_mnist": "resources/data/fashion_mnist.pt",
+    "cifar10": "resources/data/cifar10.pt",
+    "usf": "resources/data/word_association/usf.csv.gz",
+    "eat": "resources/data/word_association/eat.csv.gz",
+    "miyashita": "resources/data/miyashita.pt",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One result target ``results/<paper>/<name>.{png,pdf,csv,json}``.
+
+    ``experiment``: its config block under ``experiments:``; ``module``: the experiment module (model run);
+    ``run``: the name of its run (targets drawn from one shared run name the same run); ``data``: names in
+    :data:`DATA_FILES`; ``threads``, ``mem_mb``, ``runtime`` (minutes at paper scale) and ``gpu``: what a job
+    needs, for local runs and cluster profiles.
+    """
+
+    name: str
+    paper: Paper
+    experiment: str
+    module: str
+    run: str = ""
+    data: tuple[str, ...] | Callable[[dict], tuple[str, ...]] = ()
+    threads: int = 1
+    mem_mb: int = 4000
+    runtime: int = 60
+    gpu: bool = False
+    summary: str = ""
+    rules: str = "generic"
+
+    def data_names(self, params: dict) -> tuple[str, ...]:
+        """The prepared data files the target reads, given its parameters at the configured scale."""
+        return tuple(self.data(params)) if callable(self.data) else tuple(self.data)
+
+    @property
+    def run_name(self) -> str:
+        return self.run or self.name
+
+    @property
+    def figure_module(self) -> str:
+        """The module of the figure stage: ``<module>_figure`` (a file of its own, so that editing the figure
+        reruns the figure alone)."""
+        return f"{self.module}_figure"
+
+    def prefix(self, results: Path | str = "results") -> Path:
+        return Path(results) / self.paper.key / self.name
+
+    def runs_dir(self, results: Path | str = "results") -> Path:
+        return Path(results) / self.paper.key / "runs"
+
+    def data_paths(self, params: dict, base: Path | str = ".") -> dict[str, Path]:
+        return {d: Path(base) / DATA_FILES[d] for d in self.data_names(params)}
+
+
+# The experiment modules, in the order targets are listed (one paper after another).
+MODULES = (
+    "mhn_image_retrieval",
+    "cdam_antihebbian_range", "cdam_communities", "cdam_miyashita", "cdam_image_retrieval", "cdam_automata",
+    "cdam_modes", "cdam_sequences", "cdam_word_association", "cdam_image_retrieval_beyond",
+    "khm_spherical_codes", "khm_capacity", "khm_metastable", "khm_energy_landscapes", "khm_basins", "khm_mil_bags",
+    "kde_capacity", "sparse_recovery_capacity",
+    "noise_enhanced", "noise_dense",
+    "savin_correlated_recall",
+)
+
+
+def targets() -> dict[str, Target]:
+    """Every declared target by name, in :data:`MODULES` order."""
+    out: dict[str, Target] = {}
+    for name in MODULES:
+        mod = importlib.import_module(f"assocmem.experiments.{name}")
+        for t in mod.TARGET_SPECS:
+            if t.name in out:
+                raise ValueError(f"target {t.name} declared twice")
+            out[t.name] = t
+    return out
+
+
+def get(name: str) -> Target:
+    """The target called ``name``; a clear error listing the known ones otherwise."""
+    known = targets()
+    if name not in known:
+        raise KeyError(f"unknown target {name!r}; known targets: {', '.join(known)}")
+    return known[name]
