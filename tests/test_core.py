@@ -142,16 +142,12 @@ def test_cpu_rerun_is_bit_identical():
     assert torch.equal(once(), once())
 
 
-def test_device_and_dtype_resolution(monkeypatch):
-    monkeypatch.delenv("ASSOCMEM_DEVICE", raising=False)
+def test_device_and_dtype_resolution():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert device.resolve_device("auto").type == expected
     assert device.resolve_device("cpu").type == "cpu"
-    monkeypatch.setenv("ASSOCMEM_DEVICE", "cpu")
-    assert device.resolve_device("auto").type == "cpu"
-    monkeypatch.setenv("ASSOCMEM_DTYPE", "float64")
-    assert device.resolve_dtype("auto") == torch.float64
-    assert device.resolve_dtype("float32") == torch.float32
+    assert device.resolve_dtype("auto") == torch.float32
+    assert device.resolve_dtype("float64") == torch.float64
     with pytest.raises(ValueError, match="unknown dtype"):
         device.resolve_dtype("float8")
     if not torch.cuda.is_available():

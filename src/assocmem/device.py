@@ -1,8 +1,9 @@
 """Device, dtype and random-number choices, made once for a whole run.
 
-Resolution order for the device: an explicit argument other than ``"auto"``, then the environment
-variable ``ASSOCMEM_DEVICE``, then CUDA when it is available, else the CPU. The dtype follows the
-same order with ``ASSOCMEM_DTYPE`` (default ``float32``).
+``resolve_device("auto")`` is CUDA when it is available, else the CPU; ``resolve_dtype("auto")`` is float32. The
+environment variables ``ASSOCMEM_DEVICE`` and ``ASSOCMEM_DTYPE`` are applied to the configuration before it gets
+here, with one precedence everywhere (command line > environment > config file; :func:`assocmem.config.
+apply_environment`).
 
 Random numbers are always drawn on the CPU from a seeded ``torch.Generator`` and then moved to the
 device, so a given seed gives the same draws on every device and a CPU rerun is bit-identical.
@@ -10,16 +11,14 @@ device, so a given seed gives the same draws on every device and a CPU rerun is 
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 
 def resolve_device(preference: str | None = "auto") -> torch.device:
-    """Return the device to run on (see the module docstring for the order of precedence)."""
-    pref = preference if preference not in (None, "auto") else os.environ.get("ASSOCMEM_DEVICE", "auto")
+    """Return the device to run on: ``preference``, or for ``auto`` CUDA when available, else the CPU."""
+    pref = preference
     if pref in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(pref)
@@ -30,7 +29,7 @@ def resolve_device(preference: str | None = "auto") -> torch.device:
 
 def resolve_dtype(preference: str | None = "auto") -> torch.dtype:
     """Return the floating dtype for model tensors (``float32`` unless overridden)."""
-    pref = preference if preference not in (None, "auto") else os.environ.get("ASSOCMEM_DTYPE", "float32")
+    pref = "float32" if preference in (None, "", "auto") else preference
     if pref not in _DTYPES:
         raise ValueError(f"unknown dtype {pref!r}; choose one of {sorted(_DTYPES)}")
     return _DTYPES[pref]

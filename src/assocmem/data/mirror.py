@@ -127,8 +127,17 @@ def save_tensors(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
     Saved through an open file handle so the archive's internal folder is always ``archive/``: the
     same tensors give the same bytes whatever the (temporary) file name.
     """
-    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
-        torch.save(obj, fh)
+    import shutil
+
+    try:
+        with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as e.g. "unexpected pos 960 vs 854"
+        folder = Path(path).resolve().parent
+        free = shutil.disk_usage(folder).free if folder.exists() else None
+        full = "the disk is full" if free is not None and free < (1 << 20) else "the disk may be full"
+        raise DataError(f"{path}: could not be written ({exc}); {full} ({free} bytes free in {folder}); "
+                        "nothing was written (no partial file is left). Free some space and run again.") from exc
 
 
 def load_tensors(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -181,8 +190,10 @@ def _fetch(url: str, dest: Path) -> None:
                 bar.update(len(chunk))
 
 
-def _verify(path: Path, label: str, sha256: str | None, md5: str | None, content_md5: str | None) -> None:
-    """Check the given checksums of ``path``; ``label`` names the file in error messages."""
+def _verify(path: Path, label: str, sha256: str | None, md5: str | None, content_md5: str | None,
+            remedy: str = "Re-copy it from its source (the mirror's README.md says where).") -> None:
+    """Check the given checksums of ``path``; ``label`` names the file in error messages, ``remedy`` says what to
+    do about a mismatch."""
     checks = (
         ("SHA-256", sha256, sha256_file),
         ("MD5", md5, md5_file),
@@ -195,7 +206,7 @@ def _verify(path: Path, label: str, sha256: str | None, md5: str | None, content
         if actual != expected.lower():
             raise DataError(
                 f"{label}: {what} is {_short(actual)}, expected {expected.lower()}; "
-                "the file is corrupt or truncated. Re-copy it or delete it to download again."
+                f"the file is corrupt or truncated. {remedy}"
             )
 
 
@@ -251,14 +262,18 @@ def locate(
                 _fetch(url, tmp)
             except OSError as exc:
                 raise DataError(f"{relpath}: download from {url} failed ({exc})") from exc
-            _verify(tmp, f"{relpath} (downloaded from {url})", sha256, md5, content_md5)
+            _verify(tmp, f"{relpath} (downloaded from {url})", sha256, md5, content_md5,
+                    remedy="The download was discarded; try again later, or put a verified copy in the mirror.")
         return dest
 
+    if mirror is not None and not Path(mirror).is_dir():
+        raise DataError(f"the mirror folder {Path(mirror)} does not exist (looking for {relpath}); set the "
+                        "configuration key `data.mirror` (or `--mirror`) to the folder that holds SHA256SUMS")
     where = f"the mirror folder {Path(mirror)}" if mirror is not None else "the mirror (no mirror folder was given)"
     if url:
         hint = (
-            f"To download it from {url} instead, set the configuration key `data.allow_download: true` "
-            "(command line: --allow-download)."
+            f"To download it from {url} instead, set the configuration key `data.allow_download: true` (in a "
+            "file given to Snakemake with --configfile; `python -m assocmem.data` takes --allow-download)."
         )
     else:
         hint = "There is no download address for it; put a copy in the mirror (`data.allow_download` cannot help)."
