@@ -6,13 +6,18 @@ VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: all test setup lint report clean-results
+.PHONY: all test test-slurm setup lint report clean-results
 
 all: setup
 	$(BIN)/snakemake --cores $(CORES) all
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The Slurm profile against a real one-node Slurm on localhost (installs Debian's slurm and munge; needs root).
+test-slurm: setup
+	$(BIN)/python -m pip install --quiet "snakemake-executor-plugin-slurm==2.8.0"
+	bash tests/slurm/slurm_test.sh $(abspath $(BIN))/python
 
 # torch is pinned to the CPU wheel on disk here; pyproject.toml keeps a loose range for users elsewhere.
 setup: $(VENV)/.installed

@@ -84,3 +84,54 @@ def test_word_association_shards_by_source_equal_one_run(tmp_path, prepared_usf,
     assert gathered["verdict"] == whole["verdict"]
     assert gathered["example_clusters"] == whole["example_clusters"]
     assert gathered["n_words"] == whole["n_words"]
+
+
+# The workflow's shards: one model-run job per value of a target's shard axis, gathered by the figure.
+SHARDED = [t for t in __import__("assocmem.registry", fromlist=["targets"]).targets().values() if t.shard_axis]
+
+
+def test_some_targets_declare_shards():
+    assert {t.name for t in SHARDED} >= {"fig_capacity_vs_feature_dim", "fig_cdam_word_association",
+                                         "fig_kde_capacity", "fig_cdam_image_retrieval_beyond"}
+
+
+@pytest.mark.pipeline
+@pytest.mark.parametrize("target", [t.name for t in SHARDED])
+def test_sharded_runs_give_the_unsharded_tables(target, pipeline_run, test_config, tmp_path, restore_threads):
+    from assocmem import registry, stages
+
+    t = registry.get(target)
+    cfg = am_config.load([REPO / "config" / "config.yaml", test_config], {"device": "cpu"})
+    whole_dir, shard_dir = tmp_path / "whole", tmp_path / "sharded"
+    params = am_config.experiment_params(cfg, t.experiment)
+    stages.run(t.module, t.run_name, cfg, t.data_paths(params, pipeline_run), whole_dir, threads=1)
+    shards = [str(v) for v in params[t.shard_axis]]
+    assert len(shards) >= 2
+    for shard in shards:
+        part = stages.shard_config(cfg, t.experiment, t.shard_axis, shard)
+        data = t.data_paths(am_config.experiment_params(part, t.experiment), pipeline_run)
+        stages.run(t.module, t.run_name, cfg, data, shard_dir, threads=1, shard=shard, axis=t.shard_axis)
+    whole, _ = stages.read(whole_dir, t.run_name)
+    gathered, provenance = stages.read_shards(shard_dir, t.run_name, shards)
+    pd.testing.assert_frame_equal(gathered.table, whole.table)
+    assert gathered.extras == whole.extras
+    assert set(provenance["shards"]) == set(shards)
+    a = stages.figure(t.figure_module, t.run_name, cfg, whole_dir, tmp_path / "a" / t.name)
+    b = stages.figure(t.figure_module, t.run_name, cfg, shard_dir, tmp_path / "b" / t.name, shards=shards)
+    assert (tmp_path / "a" / f"{t.name}.csv").read_bytes() == (tmp_path / "b" / f"{t.name}.csv").read_bytes()
+    assert a["verdict"] == b["verdict"] and a["claims"] == b["claims"] and a["caption"] == b["caption"]
+
+
+def test_paper_scale_plan_runs_each_shard_as_its_own_job(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                           str(tmp_path), "-n", "--cores", "1", "--config", "scale=paper", "--quiet", "rules"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = dict(line.split()[:2] for line in proc.stdout.splitlines() if len(line.split()) == 2
+                  and line.split()[1].isdigit())
+    cfg = am_config.load([REPO / "config" / "config.yaml"], {"scale": "paper"})
+    expected = sum(len(t.shards(cfg)) for t in SHARDED)
+    assert expected >= 8 and int(counts.get("run_shard", 0)) == expected

@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
             q.add_argument("--data-dir", type=Path, default=Path("."),
                            help="folder holding resources/data/ (default: the working directory)")
             q.add_argument("--threads", type=int, default=None)
+            q.add_argument("--shard", action="append", metavar="VALUE",
+                           help="run only this shard (repeatable) of a sharded target; draw once all exist")
     return p
 
 
@@ -66,11 +68,23 @@ def _summary(meta: dict) -> None:
 
 
 def list_targets() -> None:
-    rows = [(t.name, t.paper.key, t.rules, ",".join(t.data_names({"datasets": ["..."], "dataset": "..."})) or "-", str(t.threads), t.summary)
+    """One line per target: name, paper, rules, the data it reads (under the shipped config, when found), threads,
+    shard axis and what it shows."""
+    try:
+        cfg = _config.load([_config.default_config()])
+    except _config.ConfigError:
+        cfg = None
+
+    def data(t):
+        if cfg is None:
+            return "?"
+        return ",".join(t.data_names(_config.experiment_params(cfg, t.experiment))) or "-"
+
+    rows = [(t.name, t.paper.key, t.rules, data(t), str(t.threads), t.shard_axis or "-", t.summary)
             for t in registry.targets().values()]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[6])
 
 
 def built_targets(results: Path) -> tuple[list[str], list[str]]:
@@ -105,24 +119,44 @@ def report(out: Path, directory: Path, extra: list[str]) -> int:
     return proc.returncode
 
 
-def run_target(t: registry.Target, config: dict, results: Path, data_dir: Path, threads: int | None) -> dict:
-    """Run one target (both stages) and return the figure's metadata."""
-    params = _config.experiment_params(config, t.experiment)
-    data = t.data_paths(params, data_dir)
+def _data(t: registry.Target, config: dict, data_dir: Path) -> dict[str, Path]:
+    data = t.data_paths(_config.experiment_params(config, t.experiment), data_dir)
     missing = [str(p) for p in data.values() if not p.is_file()]
     if missing:
         raise SystemExit(f"error: {t.name} needs prepared data that is missing: {', '.join(missing)} "
                          f"(make it with `python -m assocmem.data NAME --mirror MIRROR --out PATH`)")
+    return data
+
+
+def run_target(t: registry.Target, config: dict, results: Path, data_dir: Path, threads: int | None,
+               only: list[str] | None = None) -> dict | None:
+    """Run one target (both stages; a sharded one shard by shard, or only the shards ``only``) and return the
+    figure's metadata (``None`` while shards are missing)."""
     if t.rules == "custom":
-        return _run_custom(t, config, results, data, threads)
-    stages.run(t.module, t.run_name, config, data, t.runs_dir(results), threads)
-    return figure_target(t, config, results)
+        return _run_custom(t, config, results, _data(t, config, data_dir), threads)
+    shards = t.shards(config)
+    if only and not t.shard_axis:
+        raise SystemExit(f"error: {t.name} declares no shard axis")
+    if not shards and not only:
+        stages.run(t.module, t.run_name, config, _data(t, config, data_dir), t.runs_dir(results), threads)
+        return figure_target(t, config, results)
+    for shard in only or shards:
+        part = stages.shard_config(config, t.experiment, t.shard_axis, shard)
+        stages.run(t.module, t.run_name, config, _data(t, part, data_dir), t.runs_dir(results), threads,
+                   shard=shard, axis=t.shard_axis)
+    shards = shards or [str(v) for v in _config.experiment_params(config, t.experiment)[t.shard_axis]]
+    left = [s for s in shards if not stages.run_paths(t.runs_dir(results) / t.run_name, s)[0].is_file()]
+    if left:
+        print(f"{t.name}: shards still to run: {', '.join(left)}")
+        return None
+    return figure_target(t, config, results, shards)
 
 
-def figure_target(t: registry.Target, config: dict, results: Path) -> dict:
+def figure_target(t: registry.Target, config: dict, results: Path, shards: list[str] | None = None) -> dict:
     if t.rules == "custom":
         return _figure_custom(t, config, results)
-    return stages.figure(t.figure_module, t.run_name, config, t.runs_dir(results), t.prefix(results))
+    return stages.figure(t.figure_module, t.run_name, config, t.runs_dir(results), t.prefix(results),
+                         shards=shards if shards is not None else t.shards(config))
 
 
 # The two targets whose modules split run and figure before the registry (own rule files): their run outputs.
@@ -177,10 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         p.exit(2, f"error: {exc.args[0]}\n")
     cfg = _load(p, args)
     if args.command == "run":
-        meta = run_target(t, cfg, args.results, args.data_dir, args.threads)
+        meta = run_target(t, cfg, args.results, args.data_dir, args.threads, args.shard)
     else:
         meta = figure_target(t, cfg, args.results)
-    _summary(meta)
+    if meta is not None:
+        _summary(meta)
     return 0
 
 

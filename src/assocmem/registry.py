@@ -81,6 +81,17 @@ class Target:
     gpu: bool = False
     summary: str = ""
     rules: str = "generic"
+    shard_axis: str | None = None
+
+    def shards(self, config: dict) -> list[str]:
+        """The shards of the model run under ``config`` (``[]``: one unsharded run): one per value of the list
+        ``shard_axis`` of the experiment block, when the config's ``shards`` asks for them (``auto``: at the
+        paper scale)."""
+        mode = config.get("shards", "auto")
+        wanted = mode == "on" or (mode == "auto" and config["scale"] == "paper")
+        if self.shard_axis is None or not wanted:
+            return []
+        return [str(v) for v in config["experiments"][self.experiment][config["scale"]][self.shard_axis]]
 
     def data_names(self, params: dict) -> tuple[str, ...]:
         """The prepared data files the target reads, given its parameters at the configured scale."""

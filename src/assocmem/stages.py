@@ -44,9 +44,27 @@ def run_paths(out_dir: Path | str, name: str) -> tuple[Path, Path]:
     return out_dir / f"{name}.parquet", out_dir / f"{name}.json"
 
 
+def shard_config(config: dict, experiment: str, axis: str, shard: str) -> dict:
+    """``config`` with the list ``axis`` of ``experiment``'s block (at the configured scale) cut to the one value
+    named ``shard``: the configuration of one shard's model run."""
+    import copy
+
+    block = config["experiments"][experiment][config["scale"]]
+    values = [v for v in block[axis] if str(v) == shard]
+    if not values:
+        raise ValueError(f"{experiment}: no shard {shard!r} in {axis} = {block[axis]}")
+    out = copy.deepcopy(config)
+    out["experiments"][experiment][config["scale"]][axis] = values[:1]
+    return out
+
+
 def run(module: str, name: str, config: dict, data: dict[str, Path], out_dir: Path | str,
-        threads: int | None = None) -> dict:
-    """Run ``module.run_stage`` and write its table and provenance as ``<out_dir>/<name>.{parquet,json}``."""
+        threads: int | None = None, shard: str | None = None, axis: str | None = None) -> dict:
+    """Run ``module.run_stage`` and write its table and provenance as ``<out_dir>/<name>.{parquet,json}``; one
+    shard of it (``axis`` cut to the value ``shard``) as ``<out_dir>/<name>/<shard>.{parquet,json}``."""
+    if shard is not None:
+        config = shard_config(config, importlib.import_module(module).NAME, axis, shard)
+        out_dir, name = Path(out_dir) / name, shard
     runs, provenance = _run(module, config, data, threads)
     table_path, meta_path = run_paths(out_dir, name)
     with atomic_write(table_path) as tmp:
@@ -93,10 +111,41 @@ def read(out_dir: Path | str, name: str) -> tuple[Runs, dict]:
     return Runs(pd.read_parquet(table_path), meta["extras"]), meta["provenance"]
 
 
-def figure(module: str, name: str, config: dict, runs_dir: Path | str, out_prefix: Path | str) -> dict:
-    """Draw a target from its run stage's output: ``module.figure_stage`` on what :func:`read` returns."""
+def _merge(a: Any, b: Any, where: str) -> Any:
+    """Shards' extras, merged: dicts key by key; any other value must agree."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: _merge(a[k], b[k], f"{where}.{k}") if k in a and k in b else a.get(k, b.get(k))
+                for k in {**a, **b}}
+    if a != b:
+        raise ValueError(f"shards disagree on extras {where}: {a!r} vs {b!r}")
+    return a
+
+
+def read_shards(out_dir: Path | str, name: str, shards: list[str]) -> tuple[Runs, dict]:
+    """The shards' outputs gathered as one run: tables concatenated in shard order, extras merged, provenance
+    combined (devices, summed wall time, each shard's own)."""
+    parts = [read(Path(out_dir) / name, shard) for shard in shards]
+    extras: dict = {}
+    for shard, (runs, _) in zip(shards, parts):
+        extras = _merge(extras, runs.extras, "")
+    provs = [prov for _, prov in parts]
+    provenance = {
+        **provs[0],
+        "device": "; ".join(sorted({p["device"] for p in provs})),
+        "data": {k: v for p in provs for k, v in p["data"].items()},
+        "run_wall_time_s": round(sum(p["run_wall_time_s"] for p in provs), 2),
+        "shards": {shard: {k: p[k] for k in ("device", "run_wall_time_s")} for shard, p in zip(shards, provs)},
+    }
+    table = pd.concat([runs.table for runs, _ in parts], ignore_index=True)
+    return Runs(table, extras), provenance
+
+
+def figure(module: str, name: str, config: dict, runs_dir: Path | str, out_prefix: Path | str,
+           shards: list[str] | None = None) -> dict:
+    """Draw a target from its run stage's output (gathered from ``shards`` when given): ``module.figure_stage`` on
+    what :func:`read` or :func:`read_shards` returns."""
     mod = importlib.import_module(module)
-    runs, provenance = read(runs_dir, name)
+    runs, provenance = read_shards(runs_dir, name, shards) if shards else read(runs_dir, name)
     return mod.figure_stage(config, runs, provenance, Path(out_prefix))
 
 

@@ -25,6 +25,11 @@ def stage_params(t):
     }
 
 
+def uses_gpu(t):
+    """Whether a target's model run asks for a GPU: it declares one, or the config's device is CUDA."""
+    return t.gpu or str(config["device"]).startswith("cuda")
+
+
 def module_file(module):
     """The source file of a module of the package (an input of the jobs it drives)."""
     import importlib.util
@@ -32,17 +37,33 @@ def module_file(module):
     return importlib.util.find_spec(module).origin
 
 
-def data_files(t):
+def data_files(t, shard=None):
+    """The prepared data a target's model run reads (one shard's, when `shard` is given)."""
+    params = experiment_params(t.experiment)
+    if shard is not None:
+        params = {
+            **params,
+            t.shard_axis: [v for v in params[t.shard_axis] if str(v) == shard],
+        }
+    return {name: registry.DATA_FILES[name] for name in t.data_names(params)}
+
+
+def run_outputs(t):
+    """What a target's figure reads: its run's table and metadata, one pair per shard when it runs in shards."""
+    runs = f"results/{t.paper.key}/runs/{t.run_name}"
+    shards = t.shards(config)
+    if not shards:
+        return {"table": f"{runs}.parquet", "meta": f"{runs}.json"}
     return {
-        name: registry.DATA_FILES[name]
-        for name in t.data_names(experiment_params(t.experiment))
+        "table": expand(f"{runs}/{{shard}}.parquet", shard=shards),
+        "meta": expand(f"{runs}/{{shard}}.json", shard=shards),
     }
 
 
 def run_inputs(wildcards):
-    """Inputs of a target's model run: its data and the run module's source."""
+    """Inputs of a target's model run (or of one shard of it): its data and the run module's source."""
     t = TARGETS[wildcards.target]
-    return {**data_files(t), "code": module_file(t.module)}
+    return {**data_files(t, wildcards.get("shard")), "code": module_file(t.module)}
 
 
 GENERIC = [t for t in TARGETS.values() if t.rules == "generic"]

@@ -20,11 +20,23 @@ rule run_stage:
     resources:
         mem_mb=lambda wildcards: TARGETS[wildcards.target].mem_mb,
         runtime=lambda wildcards: TARGETS[wildcards.target].runtime,
+        gpu=lambda wildcards: int(uses_gpu(TARGETS[wildcards.target])),
     params:
         stage=lambda wildcards: stage_params(TARGETS[wildcards.target]),
         module=lambda wildcards: TARGETS[wildcards.target].module,
     script:
         "../scripts/run_stage.py"
+
+
+use rule run_stage as run_shard with:
+    output:
+        table="results/{paper}/runs/{target}/{shard}.parquet",
+        meta="results/{paper}/runs/{target}/{shard}.json",
+    log:
+        "logs/{paper}/runs/{target}/{shard}.log",
+    wildcard_constraints:
+        paper="|".join(PAPERS),
+        target="|".join(t.name for t in GENERIC if t.shard_axis),
 
 
 for t in GENERIC:
@@ -33,8 +45,7 @@ for t in GENERIC:
         name:
             t.name
         input:
-            table=f"results/{t.paper.key}/runs/{t.run_name}.parquet",
-            meta=f"results/{t.paper.key}/runs/{t.run_name}.json",
+            **run_outputs(t),
             code=module_file(t.figure_module),
         output:
             png=report(
@@ -56,5 +67,6 @@ for t in GENERIC:
         params:
             stage=stage_params(t),
             target=t.name,
+            shards=t.shards(config),
         script:
             "../scripts/figure_stage.py"

@@ -1,4 +1,4 @@
-"""Snakemake script: the model run of a two-stage target (assocmem.stages.run)."""
+"""Snakemake script: the model run of a target, or of one shard of it (assocmem.stages.run)."""
 
 from pathlib import Path
 
@@ -10,5 +10,8 @@ sm = snakemake  # noqa: F821  (injected by Snakemake)
 with logged(sm.log[0]):
     t = registry.get(sm.wildcards.target)
     data = {k: Path(v) for k, v in sm.input.items() if k != "code"}
-    prov = stages.run(t.module, t.run_name, sm.config, data, Path(sm.output.table).parent, sm.threads)
-    print(f"{t.name}: model run done in {prov['run_wall_time_s']} s on {prov['device']}")
+    shard = sm.wildcards.get("shard")
+    runs_dir = Path(sm.output.table).parent if shard is None else Path(sm.output.table).parent.parent
+    prov = stages.run(t.module, t.run_name, sm.config, data, runs_dir, sm.threads, shard=shard, axis=t.shard_axis)
+    print(f"{t.name}{f' shard {shard}' if shard else ''}: model run done in {prov['run_wall_time_s']} s "
+          f"on {prov['device']}")

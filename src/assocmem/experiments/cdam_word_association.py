@@ -59,8 +59,9 @@ TARGET = "fig_cdam_word_association"
 PAPER_KEY = "cdam"
 PAPER = PAPERS["cdam"].citation
 TARGET_SPECS = (
-    Target("fig_cdam_word_association", PAPERS["cdam"], NAME, __name__, data=('usf', 'eat'), threads=4,
-           summary="E8: recall spreading over USF and EAT word-association graphs"),
+    Target("fig_cdam_word_association", PAPERS["cdam"], NAME, __name__, data=lambda p: tuple(p["sources"]),
+           threads=4,
+           summary="E8: recall spreading over USF and EAT word-association graphs", shard_axis="sources"),
 )
 SOURCES = ("usf", "eat")
 GRAPH_NAMES = {"usf": "USF free-association norms", "eat": "the Edinburgh Associative Thesaurus"}

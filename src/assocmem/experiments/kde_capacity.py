@@ -48,7 +48,7 @@ PAPER_KEY = "kde"
 PAPER = PAPERS["kde"].citation
 TARGET_SPECS = (
     Target("fig_kde_capacity", PAPERS["kde"], NAME, __name__, data=(), threads=1,
-           summary="capacity of the Gaussian-KDE memory vs dimension"),
+           summary="capacity of the Gaussian-KDE memory vs dimension", shard_axis="dims"),
 )
 # Project tolerances (the paper states the trend, not these numbers).
 MIN_R2 = 0.9
