@@ -218,3 +218,10 @@ def test_report_covers_what_exists_and_names_what_is_missing(small_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (root / "report.html").stat().st_size > 10_000
     assert "not built yet" in proc.stderr and "fig_cdam_modes" in proc.stderr
+
+
+def test_modes_graphs_must_include_the_cycle_of_the_large_n_check():
+    cfg = _shipped()
+    cfg["experiments"]["cdam_modes"]["quick"]["graphs"] = ["karate", "tutte"]
+    with pytest.raises(am_config.ConfigError, match="leaves out the cycle"):
+        am_config.validate(cfg)

@@ -77,6 +77,10 @@ def cross_field_errors(config: dict) -> list[tuple[str, str]]:
         if p["max_distance"] > p["p"] // 2:
             out.append((f"{key}.max_distance", f"{p['max_distance']} is beyond the largest distance on a cycle of "
                                                f"{p['p']} memories ({p['p'] // 2})"))
+    for scale, p in config.get("experiments", {}).get("cdam_modes", {}).items():
+        if "cycle" not in p["graphs"]:
+            out.append((f"experiments.cdam_modes.{scale}.graphs", f"{p['graphs']} leaves out the cycle, which the "
+                                                                 "large-n check runs with (its shard)"))
     n_stimuli = config.get("miyashita", {}).get("n_stimuli")
     for scale, p in config.get("experiments", {}).get("cdam_miyashita", {}).items():
         if n_stimuli is not None and p["max_distance"] > n_stimuli - 1:

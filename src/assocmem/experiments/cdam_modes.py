@@ -30,7 +30,8 @@ when a and h move by ``boundary_margin``) the simulated mode matches the theory 
 cue) runs, pooled and for each mode alone; all four modes occur; the large-n overlap dynamics predict
 the simulated mode for >= 0.9 of all runs. The (a, h, beta) grid and every cue of a graph run as one
 batch; loops remain over graphs and seeds only (settings are split into chunks only above
-``max_batch_states``, for the paper scale on one GPU).
+``max_batch_states``, for the paper scale on one GPU). The model run can be sharded by graph (shard axis
+``graphs``): seeds depend on the graph, not on which others run, and the large-n check runs with the cycle.
 
 Run without Snakemake::
 
@@ -59,8 +60,9 @@ PAPER_KEY = "cdam"
 PAPER = PAPERS["cdam"].citation
 TARGET_SPECS = (
     Target("fig_cdam_modes", PAPERS["cdam"], NAME, __name__, data=(), threads=4,
-           summary="E2: four-mode phase diagram over (a, h) and beta on five graphs"),
+           summary="E2: four-mode phase diagram over (a, h) and beta on five graphs", shard_axis="graphs"),
 )
+GRAPHS = ("cycle", "karate", "tutte", "erdos_renyi", "watts_strogatz")  # seeds use the position here
 MIN_AGREEMENT = 0.9  # project tolerance: simulated mode == theory away from the boundaries
 VAR_U01 = 1.0 / 12.0  # variance of a U[0,1] unit
 
@@ -114,10 +116,11 @@ def run(params: dict, *, seed: int, device: torch.device, dtype: torch.dtype, su
     a, h, beta = grid(params)
     frames = []
     bar = tqdm(total=len(params["graphs"]) * params["seeds"], desc=f"{NAME}{suffix}", unit="graph", mininterval=2)
-    for gi, name in enumerate(params["graphs"]):
+    for name in params["graphs"]:
         for s in range(params["seeds"]):
             bar.update()
             A = make_graph(name, params, seed * 100 + s)
+            gi = GRAPHS.index(name)  # seeds depend on the graph, not on which others run (shards agree)
             p = A.shape[0]
             M = cdam.normalized_adjacency(A)
             dist = cdam.graph_distance(A)
@@ -170,13 +173,17 @@ def run_large_n(params: dict, *, seed: int, device: torch.device, dtype: torch.d
 
 
 def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -> Runs:
-    """The model run: one row per (graph, seed, beta, a, h, cue), the large-n check's rows last (:func:`run`,
-    :func:`run_large_n`); the figure is in :mod:`.cdam_modes_figure`."""
+    """The model run: one row per (graph, seed, beta, a, h, cue), graph by graph, the large-n check's rows right
+    after the cycle's (:func:`run`, :func:`run_large_n`), so that a shard of one graph holds all of that graph's
+    rows; the figure is in :mod:`.cdam_modes_figure`."""
     tr = begin_target(config, NAME, threads)
     params, dev, dtype = tr.params, tr.device, tr.dtype
-    raw = run(params, seed=config["seed"], device=dev, dtype=dtype)
-    return Runs(pd.concat([raw, run_large_n(params, seed=config["seed"], device=dev, dtype=dtype)],
-                          ignore_index=True))
+    frames = []
+    for name in params["graphs"]:
+        frames.append(run({**params, "graphs": [name]}, seed=config["seed"], device=dev, dtype=dtype))
+        if name == "cycle":
+            frames.append(run_large_n(params, seed=config["seed"], device=dev, dtype=dtype))
+    return Runs(pd.concat(frames, ignore_index=True))
 
 
 def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:

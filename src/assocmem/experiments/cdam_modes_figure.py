@@ -16,7 +16,9 @@ from .cdam_modes import LARGE_N, MIN_AGREEMENT, NAME, PAPER, PAPER_KEY, make_gra
 
 
 def summarize(raw: pd.DataFrame) -> pd.DataFrame:
-    """One row per (graph, beta, a, h): fraction of runs in each simulated mode, majority modes, agreement."""
+    """One row per (graph, beta, a, h): fraction of runs in each simulated mode, majority modes, agreement; the
+    large-n check's rows last."""
+    raw = raw.sort_values("graph", key=lambda g: g == LARGE_N, kind="stable")
     raw = raw.assign(agree=raw["sim_mode"] == raw["theory_mode"], agree_overlap=raw["sim_mode"] == raw["overlap_mode"])
     for k, m in enumerate(cdam.MODES):
         raw[f"frac_{m}"] = raw["sim_mode"] == k

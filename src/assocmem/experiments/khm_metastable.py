@@ -16,6 +16,10 @@ Conditions: "MHM" (no feature map: the plain modern Hopfield model), "U-Hop+" (K
 features ``W x`` in the kernel, as the authors' scripts do), and, as a control not in the paper, "U-Hop+ normalized"
 (the same ``W`` with unit-norm features, i.e. the geometry the loss optimizes, without the change of scale).
 
+The block's ``separations`` (the shard axis) names the maps a run does; each part runs those of them its own
+``separations`` lists. Nothing random is drawn after the memories, queries and ``W``, so a shard (one map) repeats the
+draws and the training and gives exactly the unsharded rows of its map.
+
 Run without Snakemake::
 
     python -m assocmem run tab_metastable_states --config config/config.yaml
@@ -44,7 +48,8 @@ TARGET = "tab_metastable_states"
 PAPER_KEY = "khm"
 PAPER = PAPERS["khm"].citation
 TARGET_SPECS = (
-    Target("tab_metastable_states", PAPERS["khm"], NAME, __name__, data=('mnist',), threads=1,
+    Target("tab_metastable_states", PAPERS["khm"], NAME, __name__, threads=1, shard_axis="separations",
+           data=lambda p: ("mnist",) if _maps(p, "mnist")["separations"] else (),
            summary="share of queries ending in a k-memory mixture"),
 )
 CONDITIONS = ["MHM", "U-Hop+", "U-Hop+ normalized"]
@@ -118,16 +123,28 @@ def run_mnist(params: dict, data_path: Path, *, seed: int, device=torch.device("
     return pd.DataFrame(rows)
 
 
-def run(params: dict, data_path: Path, *, seed: int, device=torch.device("cpu")) -> pd.DataFrame:
-    """The synthetic rows, then the MNIST rows: one row per (dataset, separation, condition, k)."""
-    return pd.concat([run_synthetic(params["synthetic"], seed=seed),
-                      run_mnist(params["mnist"], data_path, seed=seed, device=device)], ignore_index=True)
+def _maps(params: dict, part: str) -> dict:
+    """The block of ``part`` with its separation maps cut to those of the run's ``separations``, in that order."""
+    block = params[part]
+    return {**block, "separations": [s for s in params["separations"] if s in block["separations"]]}
+
+
+def run(params: dict, data_path: Path | None, *, seed: int, device=torch.device("cpu")) -> pd.DataFrame:
+    """One row per (dataset, separation, condition, k), map by map in ``separations`` order (synthetic, then MNIST
+    rows), so that the shards' tables concatenated are this table; the figure orders them by dataset."""
+    synthetic, mnist = _maps(params, "synthetic"), _maps(params, "mnist")
+    parts = [run_synthetic(synthetic, seed=seed)] if synthetic["separations"] else []
+    if mnist["separations"]:
+        parts.append(run_mnist(mnist, data_path, seed=seed, device=device))
+    table = pd.concat(parts, ignore_index=True)
+    order = np.argsort(table["separation"].map(params["separations"].index).to_numpy(), kind="stable")
+    return table.iloc[order].reset_index(drop=True)
 
 
 def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -> Runs:
     """The model run: the share table (:func:`run`); the figure is in :mod:`.khm_metastable_figure`."""
     tr = begin_target(config, NAME, threads)
-    return Runs(run(tr.params, data["mnist"], seed=config["seed"], device=tr.device))
+    return Runs(run(tr.params, data.get("mnist"), seed=config["seed"], device=tr.device))
 
 
 def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
