@@ -489,3 +489,14 @@ def test_cdam_explorer_notebook_runs():
     assert not [o for o in outputs if o.output_type == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3
     assert any("34 memories" in o.get("text", "") for o in outputs)
+
+
+def test_recall_range_is_one_rule_for_every_experiment():
+    """The range of recall counts distances 1..d whose mean correlation is at least the level (entry 0 ignored); the
+    E1/E5 and word-association targets both use it (they once disagreed on > vs >=)."""
+    assert cdam.recall_range([1.0, 0.5, 0.2, 0.1, 0.3], 0.1) == 4
+    assert cdam.recall_range([1.0, 0.5, 0.2, 0.05, 0.3], 0.1) == 2
+    assert cdam.recall_range([1.0, 0.1, 0.05], 0.1) == 1
+    assert cdam.recall_range([1.0, 0.09, 0.5], 0.1) == 0
+    assert cdam.recall_range([1.0], 0.1) == 0
+    assert cdam.recall_range([1.0, float("nan"), 0.5], 0.1) == 0

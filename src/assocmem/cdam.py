@@ -261,6 +261,18 @@ def _run_coefficients(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, ste
     return state, r, corr, mean
 
 
+def recall_range(corr_by_distance, level: float) -> int:
+    """The range of recall: the largest graph distance ``d >= 1`` such that the mean attractor correlation is at
+    least ``level`` at every distance ``1..d`` (0 if none). ``corr_by_distance[d]`` is the mean correlation at
+    distance ``d``; entry 0 (the cue's own memory) is not looked at."""
+    r = 0
+    for c in list(corr_by_distance)[1:]:
+        if not c >= level:
+            break
+        r += 1
+    return r
+
+
 def correlation_by_distance(attractors: torch.Tensor, dist: torch.Tensor, max_distance: int):
     """Mean, sd and count of off-diagonal attractor correlations at each graph distance ``0..max_distance``.
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import stages
+from .. import cdam, stages
 from ..results import Claim, add_caption, finish_target, pyplot
 from .cdam_antihebbian_range import (ANTI_MIN_D1, AUTHOR_MAX_MAD, AUTHOR_VALUES, AUTO_MAX_ABS, NAME, PAPER,
                                      PAPER_KEY, RANGE_LEVEL)
@@ -27,15 +27,11 @@ def summarize(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def recall_range(table: pd.DataFrame, a: float, h: float, level: float = RANGE_LEVEL) -> int:
-    """Largest graph distance d >= 1 such that mean correlation > ``level`` at every distance 1..d (0 if none)."""
-    sub = table[(table["a"] == a) & (table["h"] == h) & (table["distance"] >= 1)].sort_values("distance")
-    r = 0
-    for d, c in zip(sub["distance"], sub["corr_mean"]):
-        if c > level:
-            r = int(d)
-        else:
-            break
-    return r
+    """The range of recall (:func:`assocmem.cdam.recall_range`) of setting ``(a, h)`` in the summary table."""
+    sub = table[(table["a"] == a) & (table["h"] == h)].sort_values("distance")
+    if list(sub["distance"]) != list(range(len(sub))):
+        raise ValueError(f"({a}, {h}): distances {list(sub['distance'])} are not 0, 1, 2, ...")
+    return cdam.recall_range(sub["corr_mean"].to_numpy(), level)
 
 
 def _corr(table: pd.DataFrame, a: float, h: float, d: int) -> float:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import device as _device
-from .. import stages
+from .. import cdam, stages
 from ..results import (Claim, TargetRun, add_caption, begin_target, finish_target, pyplot, read_shards,
                        shard_devices, shard_summary)
 from .cdam_word_association import (AUTO_MAX_D1, DIST_SLACK, GRAPH_NAMES, NAME, PAPER, PAPER_KEY, SOURCE_NAMES,
@@ -33,13 +33,9 @@ def _q(table: pd.DataFrame, source: str, quantity: str) -> pd.DataFrame:
 
 
 def recall_range(table: pd.DataFrame, source: str, threshold: float) -> dict[float, int]:
-    """Per ``a``: largest distance ``d >= 1`` such that the mean correlation is >= threshold at 1..d (0 if none)."""
-    out = {}
-    for a, sub in _q(table, source, "corr_vs_distance").groupby("a"):
-        m = sub.sort_values("x")["mean"].to_numpy()[1:]
-        ok = np.concatenate([m >= threshold, [False]])
-        out[float(a)] = int(np.argmin(ok))
-    return out
+    """Per ``a``: the range of recall (:func:`assocmem.cdam.recall_range`) at ``threshold``."""
+    return {float(a): cdam.recall_range(sub.sort_values("x")["mean"].to_numpy(), threshold)
+            for a, sub in _q(table, source, "corr_vs_distance").groupby("a")}
 
 
 def evaluate_claims(table: pd.DataFrame, range_threshold: float = 0.1) -> list[Claim]:
