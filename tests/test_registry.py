@@ -105,6 +105,19 @@ def test_figure_edits_redraw_without_rerunning_the_model(repo_copy):
     assert _jobs(_plan(root, env, "-n", target)) == {"run_stage", target}
 
 
+def test_core_edits_rerun_exactly_the_models_that_use_them(repo_copy):
+    root, env = repo_copy
+    target = "fig_capacity_vs_feature_dim"
+    _plan(root, env, target)
+    unrelated = root / "src" / "assocmem" / "sparse_recovery.py"
+    unrelated.write_text(unrelated.read_text() + "\n# an edit the capacity model does not import\n")
+    assert "Nothing to be done" in _plan(root, env, "-n", target)
+    used = root / "src" / "assocmem" / "kernelized.py"
+    used.write_text(used.read_text() + "\n# an edit of the U-Hop+ core\n")
+    assert _jobs(_plan(root, env, "-n", target)) == {"run_stage", target}
+    _plan(root, env, target)
+
+
 @pytest.mark.parametrize("change", ["seed=5", "dtype=float64", "device=cpu", "scale=quick"])
 def test_every_global_parameter_reruns_the_model(repo_copy, change):
     root, env = repo_copy

@@ -129,6 +129,43 @@ MODULES = (
 )
 
 
+def source_files(module: str) -> list[str]:
+    """The source files of ``module`` and of every module of this package it imports at its top level, transitively
+    (imports inside functions, such as a run module's lazy import of its figure module, are not followed): what a
+    job running ``module`` depends on. Declarations that compute nothing (this registry, the command-line
+    scaffolding, package ``__init__`` files) are left out, so that declaring a target reruns nothing."""
+    import ast
+    import importlib.util
+
+    seen: dict[str, str] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        try:  # `from .x import y` names a module or just an attribute of x
+            spec = importlib.util.find_spec(name)
+        except (ModuleNotFoundError, ValueError):
+            continue
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            continue
+        seen[name] = spec.origin
+        package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+        for node in ast.parse(Path(spec.origin).read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                todo.append(base)
+                todo += [f"{base}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("assocmem"):
+                todo.append(node.module)
+                todo += [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.startswith("assocmem")]
+    declarations = ("assocmem", "assocmem.registry", "assocmem.experiments", "assocmem.experiments.cli",
+                    "assocmem.data")
+    return sorted(path for name, path in seen.items() if name not in declarations)
+
+
 def targets() -> dict[str, Target]:
     """Every declared target by name, in :data:`MODULES` order."""
     out: dict[str, Target] = {}

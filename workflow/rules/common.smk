@@ -30,11 +30,10 @@ def uses_gpu(t):
     return t.gpu or str(config["device"]).startswith("cuda")
 
 
-def module_file(module):
-    """The source file of a module of the package (an input of the jobs it drives)."""
-    import importlib.util
-
-    return importlib.util.find_spec(module).origin
+def module_files(module):
+    """The source files a job running `module` depends on: the module and what it imports from the package (an edit
+    of any of them reruns the job; an edit elsewhere does not)."""
+    return registry.source_files(module)
 
 
 def data_files(t, shard=None):
@@ -63,7 +62,7 @@ def run_outputs(t):
 def run_inputs(wildcards):
     """Inputs of a target's model run (or of one shard of it): its data and the run module's source."""
     t = TARGETS[wildcards.target]
-    return {**data_files(t, wildcards.get("shard")), "code": module_file(t.module)}
+    return {**data_files(t, wildcards.get("shard")), "code": module_files(t.module)}
 
 
 GENERIC = [t for t in TARGETS.values() if t.rules == "generic"]

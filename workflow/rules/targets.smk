@@ -46,7 +46,7 @@ for t in GENERIC:
             t.name
         input:
             **run_outputs(t),
-            code=module_file(t.figure_module),
+            code=module_files(t.figure_module),
         output:
             png=report(
                 f"results/{t.paper.key}/{t.name}.png",
