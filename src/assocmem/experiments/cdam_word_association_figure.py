@@ -217,11 +217,16 @@ def make_figure(table: pd.DataFrame, examples: dict, caption_text: str):
 def write_figure(tr: TargetRun, runs: stages.Runs, out_prefix: Path, run_wall: float | None, data: dict) -> dict:
     """The figure stage: summary table, claims, caption, figure and metadata from the raw run rows and the run's
     extras (word counts, first words, example clusters); ``data``: the edge list of each source (source -> path)."""
+    return _finish(tr, summarize(runs.table), runs.extras, out_prefix, run_wall, data)
+
+
+def _finish(tr: TargetRun, table: pd.DataFrame, extras: dict, out_prefix: Path, run_wall: float | None, data: dict,
+            **more) -> dict:
+    """Claims, caption, figure and metadata from the summary table and the extras; ``more``: further metadata."""
     params, config = tr.params, tr.config
     device = tr.device if isinstance(tr.device, str) else _device.describe(tr.device)
-    table = summarize(runs.table)
     claims = evaluate_claims(table, params["range_threshold"])
-    sizes, examples = runs.extras["n_words"], runs.extras["example_clusters"]
+    sizes, examples = extras["n_words"], extras["example_clusters"]
     failed = [c.id for c in claims if not c.passed]
     return finish_target(
         tr,
@@ -236,49 +241,30 @@ def write_figure(tr: TargetRun, runs: stages.Runs, out_prefix: Path, run_wall: f
         kappa=params["kappa"],
         data=data,
         n_words=sizes,
-        first_words=runs.extras["first_words"],
+        first_words=extras["first_words"],
         example_clusters=examples,
         recall_range={
             s: {f"{a:g}": r for a, r in recall_range(table, s, params["range_threshold"]).items()} for s in sizes
         },
         substitutions="none (project extension: random U[0,1] patterns stand for the words)",
+        **more,
     )
 
 
 def gather_target(config: dict, shards: list[Path], out_prefix: Path) -> dict:
-    """Draw the target from shard runs, one or more sources each (e.g. USF and EAT run apart on a GPU).
-
-    The figure stage needs only what the shards wrote: their summary tables (``<prefix>.csv``, one block of rows
-    per source) and, from their metadata, the example clusters, word counts and first words."""
+    """Draw the target from shard runs of the one-call form (``python -m assocmem.experiments.cdam_word_association
+    run``), one or more sources each (e.g. USF and EAT run apart on a GPU): from their summary tables
+    (``<prefix>.csv``) and, from their metadata, the example clusters, word counts and first words."""
     tables, metas = read_shards(shards)
     if any(m.get("partial") for m in metas):
         raise ValueError("a word-association shard did not finish (only finished shards can be gathered)")
     table = pd.concat(tables, ignore_index=True).sort_values(["source", "a", "quantity", "x"], kind="stable")
-    table = table.reset_index(drop=True)
     merged = {key: {k: v for m in metas for k, v in m[key].items()}
-              for key in ("example_clusters", "n_words", "first_words", "data", "recall_range")}
+              for key in ("example_clusters", "n_words", "first_words", "data")}
     tr = begin_target(config, NAME)
-    params = tr.params
-    device = shard_devices(metas)
-    tr = TargetRun(config=config, params=params, device=device, dtype=tr.dtype, started=tr.started)
-    claims = evaluate_claims(table, params["range_threshold"])
-    failed = [c.id for c in claims if not c.passed]
-    sizes = merged["n_words"]
-    return finish_target(
-        tr,
-        out_prefix,
-        paper=PAPER,
-        paper_key=PAPER_KEY,
-        claims=claims,
-        table=table,
-        run_wall_s=max(m["run_wall_time_s"] for m in metas),
-        caption=lambda v: caption(params, sizes, config["scale"], v, device, failed),
-        figure=lambda cap: make_figure(table, merged["example_clusters"], cap),
-        kappa=params["kappa"],
-        shards=shard_summary(shards, metas),
-        **merged,
-        substitutions="none (project extension: random U[0,1] patterns stand for the words)",
-    )
+    tr = TargetRun(config=config, params=tr.params, device=shard_devices(metas), dtype=tr.dtype, started=tr.started)
+    return _finish(tr, table.reset_index(drop=True), merged, out_prefix, max(m["run_wall_time_s"] for m in metas),
+                   merged["data"], shards=shard_summary(shards, metas))
 
 
 def figure_stage(config: dict, runs: stages.Runs, provenance: dict, out_prefix: Path) -> dict:
