@@ -34,7 +34,8 @@ import torch
 
 from assocmem import config as am_config
 from assocmem import device as am_device
-from assocmem.experiments import kde_capacity, khm_capacity
+from assocmem.experiments.kde import capacity as kde_capacity
+from assocmem.experiments.khm import capacity as khm_capacity
 from gemm_rate import counted_flops, square_gemm_tflops
 
 REPO = Path(__file__).resolve().parents[1]

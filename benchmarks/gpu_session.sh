@@ -77,11 +77,11 @@ done
 RES=$OUT/results
 base=(--config config/config.yaml --scale "$SCALE" --device "${DEVICE:-cuda}")
 for d in sphere mnist; do
-    step "paper_capacity_$d" 100000 $PY -m assocmem.experiments.khm_capacity "${base[@]}" --config "$WORK/cfg/$d.yaml" \
+    step "paper_capacity_$d" 100000 $PY -m assocmem.experiments.khm.capacity "${base[@]}" --config "$WORK/cfg/$d.yaml" \
         run --data "$WORK/data/mnist.pt" --out-prefix "$RES/khm/runs/$d/fig_capacity_vs_feature_dim" --threads 4 &
 done
 for s in usf eat; do
-    step "paper_words_$s" 100000 $PY -m assocmem.experiments.cdam_word_association "${base[@]}" \
+    step "paper_words_$s" 100000 $PY -m assocmem.experiments.cdam.word_association "${base[@]}" \
         --config "$WORK/cfg/$s.yaml" run --usf "$WORK/data/word_association/usf.csv.gz" \
         --eat "$WORK/data/word_association/eat.csv.gz" --out-prefix "$RES/cdam/runs/$s/fig_cdam_word_association" \
         --threads 4 &

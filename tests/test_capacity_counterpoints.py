@@ -15,9 +15,9 @@ import torch
 from assocmem import config as _config
 from assocmem import device, dynamics
 from assocmem import sparse_recovery as sr
-from assocmem.experiments import kde_capacity as kde
-from assocmem.experiments import khm_mil_bags as mil
-from assocmem.experiments import sparse_recovery_capacity as src
+from assocmem.experiments.kde import capacity as kde
+from assocmem.experiments.khm import mil_bags as mil
+from assocmem.experiments.sparse_recovery import capacity as src
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from assocmem import cdam, device
-from assocmem.experiments import cdam_antihebbian_range as exp
+from assocmem.experiments.cdam import antihebbian_range as exp
 from assocmem.results import verdict
 
 SETTINGS = [[1.0, 0.0], [0.5, 0.5], [-0.5, 1.5], [-2.0, 3.0]]
@@ -278,7 +278,7 @@ MIYASHITA = dict(cyclic=True, a_values=[1.0, 0.5, 0.0, -0.5, -1.0], beta=1.0, et
 @pytest.fixture(scope="module")
 def miyashita_table():
     from assocmem.data import make_miyashita
-    from assocmem.experiments import cdam_miyashita as miy
+    from assocmem.experiments.cdam import miyashita as miy
 
     data = make_miyashita(97, 1000, 0)
     curves = miy.run(data["patterns"], data["position"], MIYASHITA, seed=0, device=torch.device("cpu"),
@@ -287,7 +287,7 @@ def miyashita_table():
 
 
 def test_miyashita_claims_hold(miyashita_table):
-    from assocmem.experiments import cdam_miyashita as miy
+    from assocmem.experiments.cdam import miyashita as miy
 
     claims = miy.evaluate_claims(miyashita_table)
     assert all(c.passed for c in claims), claims
@@ -296,7 +296,7 @@ def test_miyashita_claims_hold(miyashita_table):
 
 
 def test_miyashita_path_and_claims_can_fail():
-    from assocmem.experiments import cdam_miyashita as miy
+    from assocmem.experiments.cdam import miyashita as miy
 
     a_vals = MIYASHITA["a_values"]
     flat = pd.DataFrame([dict(a=a, h=1 - a, distance=d, corr_mean=1.0 if d == 0 else 0.0) for a in a_vals
@@ -332,7 +332,7 @@ IMAGES = dict(dataset="fashion_mnist", n_stored=[10, 20, 30], a_values=[1.0, 0.9
 
 def _score_table(scores):
     """scores: a -> (score at P = 10, 20, 30)."""
-    from assocmem.experiments import cdam_image_retrieval as img
+    from assocmem.experiments.cdam import image_retrieval as img
 
     raw = pd.DataFrame([dict(dataset="fashion_mnist", seed=0, n_stored=P, a=a, h=1 - a, score=v, own_correlation=0.5)
                         for a, vals in scores.items() for P, v in zip((10, 20, 30), vals)])
@@ -340,7 +340,7 @@ def _score_table(scores):
 
 
 def test_image_retrieval_claims_track_the_data():
-    from assocmem.experiments import cdam_image_retrieval as img
+    from assocmem.experiments.cdam import image_retrieval as img
 
     author = {a: tuple(v.values()) for a, v in img.AUTHOR_VALUES.items()}
     assert all(c.passed for c in img.evaluate_claims(_score_table(author)))
@@ -351,7 +351,7 @@ def test_image_retrieval_claims_track_the_data():
 
 
 def test_image_retrieval_runs_batched_and_seeded():
-    from assocmem.experiments import cdam_image_retrieval as img
+    from assocmem.experiments.cdam import image_retrieval as img
 
     images = torch.randint(0, 256, (40, 8, 8), generator=device.generator(0), dtype=torch.uint8)
     kw = dict(dataset="fashion_mnist", seed=0, device=torch.device("cpu"), dtype=torch.float32)
@@ -379,7 +379,7 @@ def _beyond_table(small, auto):
 
 
 def test_image_retrieval_beyond_claims_can_fail():
-    from assocmem.experiments import cdam_image_retrieval_beyond as beyond
+    from assocmem.experiments.cdam import image_retrieval_beyond as beyond
 
     ok = beyond.evaluate_claims(_beyond_table([1.0, 0.95, 0.97, 0.92], [0.9, 0.8, 0.6, 0.4]))
     assert all(c.passed for c in ok)
@@ -404,7 +404,7 @@ def test_image_retrieval_beyond_runs_on_every_configured_set(pipeline_run):
 def test_tutte_fragments_are_the_three_15_node_pieces():
     import networkx as nx
 
-    from assocmem.experiments import cdam_communities as com
+    from assocmem.experiments.cdam import communities as com
 
     G = nx.tutte_graph()
     labels = com.tutte_fragments(G)
@@ -414,7 +414,7 @@ def test_tutte_fragments_are_the_three_15_node_pieces():
 
 
 def test_cluster_recovers_blocks():
-    from assocmem.experiments import cdam_communities as com
+    from assocmem.experiments.cdam import communities as com
 
     att = np.full((6, 6), -0.2)
     att[:3, :3] = att[3:, 3:] = 0.9
@@ -425,7 +425,7 @@ def test_cluster_recovers_blocks():
 
 
 def test_community_claims_can_fail():
-    from assocmem.experiments import cdam_communities as com
+    from assocmem.experiments.cdam import communities as com
 
     rows = [dict(graph=g, a=a, h=1 - a, n_nodes=n, k=k, n_clusters=n, n_clusters_sd=0.0, ari=0.0, ari_sd=0.0,
                  n_seeds=1) for g, n, k in (("karate", 34, 2), ("tutte", 46, 3)) for a in (1.0, 0.5, -0.5, -1.0, -2.0)]
@@ -448,7 +448,7 @@ AUTOMATA = dict(n=1000, k=249, a=0.0, h=1.0, beta=0.5, eta=0.1, kappa=1.0, steps
 
 
 def test_family_tree_automaton_follows_its_edges():
-    from assocmem.experiments import cdam_automata as aut
+    from assocmem.experiments.cdam import automata as aut
 
     raw, trace = aut.run(AUTOMATA, seed=0)
     claims = aut.evaluate_claims(aut.summarize(raw))
@@ -458,7 +458,7 @@ def test_family_tree_automaton_follows_its_edges():
 
 def test_automaton_claims_fail_without_hetero_association():
     """a = 1, h = 0 (pure auto-association) never leaves the composite state's character: claims fail."""
-    from assocmem.experiments import cdam_automata as aut
+    from assocmem.experiments.cdam import automata as aut
 
     raw, _ = aut.run({**AUTOMATA, "a": 1.0, "h": 0.0}, seed=0)
     claims = aut.evaluate_claims(aut.summarize(raw))

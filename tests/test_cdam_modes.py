@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from assocmem import cdam, device
-from assocmem.experiments import cdam_automata as aut
-from assocmem.experiments import cdam_modes as exp
+from assocmem.experiments.cdam import automata as aut
+from assocmem.experiments.cdam import modes as exp
 
 AUTO, NARROW, WIDE, QUIESCENT = cdam.AUTO, cdam.NARROW, cdam.WIDE, cdam.QUIESCENT
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from assocmem import cdam
-from assocmem.experiments import cdam_sequences as seq
-from assocmem.experiments import cdam_word_association as wrd
+from assocmem.experiments.cdam import sequences as seq
+from assocmem.experiments.cdam import word_association as wrd
 
 
 WORDS = {

@@ -11,7 +11,7 @@ import torch
 
 from assocmem import correlated_recall as cr
 from assocmem.device import generator
-from assocmem.experiments import savin_correlated_recall as exp
+from assocmem.experiments.savin import correlated_recall as exp
 
 F = 0.2
 D64 = torch.float64

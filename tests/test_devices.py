@@ -110,7 +110,7 @@ def test_capacity_search_on_device_matches_cpu(dev):
 
 
 def test_khm_capacity_model_run_on_device(dev):
-    from assocmem.experiments import khm_capacity
+    from assocmem.experiments.khm import capacity as khm_capacity
 
     params = dict(pattern_dim=16, feature_dims=[2, 4], beta=20.0, tol=0.05, retrieval_steps=1, draws=2, m_max=512,
                   growth=1.5, resolution=0.1, uhop_steps=10, uhop_lr=0.1, uhop_tau=0.1, block=64,

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from assocmem import capacity, device, kernelized, separation
-from assocmem.experiments import khm_basins, khm_capacity, khm_capacity_figure, khm_energy_landscapes, khm_metastable
-from assocmem.experiments import khm_spherical_codes as khm_codes
+from assocmem.experiments.khm import basins as khm_basins, capacity as khm_capacity, capacity_figure as khm_capacity_figure, energy_landscapes as khm_energy_landscapes, metastable as khm_metastable
+from assocmem.experiments.khm import spherical_codes as khm_codes
 
 # ----------------------------------------------------------------------------- separation maps
 

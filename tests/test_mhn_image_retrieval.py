@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from assocmem.experiments import mhn_image_retrieval as exp
+from assocmem.experiments.mhn import image_retrieval as exp
 from assocmem.results import verdict
 
 PARAMS = dict(n_stored=[10, 100], betas=[1, 3, 10, 30, 100, 300, 1000, 3000, 10000], n_queries=20, seeds=1,

@@ -13,8 +13,8 @@ import torch
 
 from assocmem import constraint_network as cn
 from assocmem.device import generator
-from assocmem.experiments import noise_dense as dense
-from assocmem.experiments import noise_enhanced as exp
+from assocmem.experiments.noise import dense
+from assocmem.experiments.noise import enhanced as exp
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -52,7 +52,7 @@ def test_experiment_runs_without_snakemake(pipeline_run, test_config, tmp_path):
     """The model entry point works from plain Python (as on a GPU machine without Snakemake)."""
     data = pipeline_run / "resources" / "data" / "mnist.pt"
     out = tmp_path / "runs.csv"
-    cmd = [sys.executable, "-m", "assocmem.experiments.mhn_image_retrieval", "--config",
+    cmd = [sys.executable, "-m", "assocmem.experiments.mhn.image_retrieval", "--config",
            str(REPO / "config" / "config.yaml"), "--config", str(test_config), "--device", "cpu"]
     run = subprocess.run([*cmd, "run", "--dataset", "mnist", "--data", str(data), "--out", str(out)],
                          capture_output=True, text=True)

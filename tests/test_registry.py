@@ -96,11 +96,11 @@ def test_figure_edits_redraw_without_rerunning_the_model(repo_copy):
     target = "fig_capacity_vs_feature_dim"
     _plan(root, env, target)  # build it once
     assert "Nothing to be done" in _plan(root, env, "-n", target)
-    figure_code = root / "src" / "assocmem" / "experiments" / "khm_capacity_figure.py"
+    figure_code = root / "src" / "assocmem" / "experiments" / "khm" / "capacity_figure.py"
     figure_code.write_text(figure_code.read_text() + "\n# a figure-only edit\n")
     assert _jobs(_plan(root, env, "-n", target)) == {target}
     _plan(root, env, target)
-    run_code = root / "src" / "assocmem" / "experiments" / "khm_capacity.py"
+    run_code = root / "src" / "assocmem" / "experiments" / "khm" / "capacity.py"
     run_code.write_text(run_code.read_text() + "\n# a model edit\n")
     assert _jobs(_plan(root, env, "-n", target)) == {"run_stage", target}
 

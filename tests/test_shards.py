@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from assocmem import config as am_config
-from assocmem.experiments import cdam_word_association as words
-from assocmem.experiments import khm_capacity, khm_capacity_figure
+from assocmem.experiments.cdam import word_association as words
+from assocmem.experiments.khm import capacity as khm_capacity, capacity_figure as khm_capacity_figure
 
 REPO = Path(__file__).resolve().parents[1]
 

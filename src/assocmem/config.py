@@ -1,7 +1,7 @@
 """Pipeline configuration outside Snakemake: load, merge, validate, pick a scale.
 
-The same YAML files drive Snakemake and the standalone entry points (``python -m
-assocmem.experiments.<name> --config config/config.yaml``), and both validate against
+The same YAML files drive Snakemake and the command line (``python -m assocmem run <target> --config
+config/config.yaml``), and both validate against
 ``config.schema.yaml``, which ships inside this package (so the library and its command line work from an
 installed wheel, outside a checkout).
 """

@@ -119,13 +119,13 @@ class Target:
 
 # The experiment modules, in the order targets are listed (one paper after another).
 MODULES = (
-    "mhn_image_retrieval",
-    "cdam_antihebbian_range", "cdam_communities", "cdam_miyashita", "cdam_image_retrieval", "cdam_automata",
-    "cdam_modes", "cdam_sequences", "cdam_word_association", "cdam_image_retrieval_beyond",
-    "khm_spherical_codes", "khm_capacity", "khm_metastable", "khm_energy_landscapes", "khm_basins", "khm_mil_bags",
-    "kde_capacity", "sparse_recovery_capacity",
-    "noise_enhanced", "noise_dense",
-    "savin_correlated_recall",
+    "mhn.image_retrieval",
+    "cdam.antihebbian_range", "cdam.communities", "cdam.miyashita", "cdam.image_retrieval", "cdam.automata",
+    "cdam.modes", "cdam.sequences", "cdam.word_association", "cdam.image_retrieval_beyond",
+    "khm.spherical_codes", "khm.capacity", "khm.metastable", "khm.energy_landscapes", "khm.basins", "khm.mil_bags",
+    "kde.capacity", "sparse_recovery.capacity",
+    "noise.enhanced", "noise.dense",
+    "savin.correlated_recall",
 )
 
 
@@ -163,7 +163,9 @@ def source_files(module: str) -> list[str]:
                 todo += [a.name for a in node.names if a.name.startswith("assocmem")]
     declarations = ("assocmem", "assocmem.registry", "assocmem.experiments", "assocmem.experiments.cli",
                     "assocmem.data")
-    return sorted(path for name, path in seen.items() if name not in declarations)
+    return sorted(path for name, path in seen.items()
+                  if name not in declarations and not (name.startswith("assocmem.experiments.")
+                                                       and path.endswith("__init__.py")))
 
 
 def targets() -> dict[str, Target]:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from assocmem.experiments import mhn_image_retrieval as exp
+from assocmem.experiments.mhn import image_retrieval as exp
 from assocmem.pipeline import logged
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from assocmem.experiments import noise_enhanced as exp
+from assocmem.experiments.noise import enhanced as exp
 from assocmem.pipeline import logged
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)

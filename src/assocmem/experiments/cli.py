@@ -1,4 +1,5 @@
-"""Command-line scaffolding shared by every experiment's ``python -m assocmem.experiments.<name>``.
+"""Command-line scaffolding shared by every experiment module's ``python -m assocmem.experiments.<paper>.<name>``
+(the one command line for every target is ``python -m assocmem``).
 
 Every entry point takes the same global options (``--config`` files merged in order, ``--scale`` and
 ``--device`` overrides) and validates the merged configuration before doing anything.
@@ -12,9 +13,9 @@ from pathlib import Path
 from .. import config as _config
 
 
-def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+def parser(module: str, doc: str | None) -> argparse.ArgumentParser:
     """An argument parser with the global options; add subcommands or options to it."""
-    p = argparse.ArgumentParser(prog=f"python -m assocmem.experiments.{name}",
+    p = argparse.ArgumentParser(prog=f"python -m {module}",
                                 description=(doc or "").strip().split("\n")[0])
     p.add_argument("--config", action="append", metavar="FILE",
                    help="YAML config file; repeat to merge several in order (default: config/config.yaml)")
@@ -39,7 +40,7 @@ def print_summary(meta: dict) -> None:
         print(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['id']}: {c['our_value']}")
 
 
-def target_main(name: str, doc: str | None, run_target, *, paper_key: str, target: str,
+def target_main(module: str, doc: str | None, run_target, *, paper_key: str, target: str,
                 data_default: str | None = None, argv: list[str] | None = None) -> None:
     """The ``run`` entry point of a single-target experiment.
 
@@ -47,7 +48,7 @@ def target_main(name: str, doc: str | None, run_target, *, paper_key: str, targe
     ``data_default`` is given the experiment reads a prepared data file and is called as
     ``run_target(config, data, out_prefix, threads)``.
     """
-    p = parser(name, doc)
+    p = parser(module, doc)
     sub = p.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the experiment and write the figure, table and metadata")
     if data_default is not None:

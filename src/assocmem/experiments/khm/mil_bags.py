@@ -1,0 +1,249 @@
+"""Multiple-instance learning with Hopfield pooling, with and without U-Hop+ (target ``tab_mil_mnist_bags``).
+
+Hu, Wu and Liu (NeurIPS 2024), *Provably Optimal Memory Capacity for Modern Hopfield Models* (KHM / U-Hop+), MIL
+table (spec experiment 4). **Substitution:** the paper's MIL data sets (Tiger, Fox, Elephant, UCSB breast cancer)
+are not available; each is replaced by an MNIST-bags data set (bags of ``bag_size_mean +- bag_size_spread`` MNIST
+digits, positive iff the bag contains the data set's target digit; half the bags positive, with 1 to
+``max_witnesses`` target digits; training bags from the MNIST training split, test bags from the test split; images
+average-pooled by ``downsample``). No hyper-parameter search and no cross-validation: one fixed configuration, a fresh
+bag draw and initialisation per seed.
+
+Model (HopfieldPooling, Ramsauer et al. 2020): an MLP (2 layers, ReLU) embeds each instance; keys ``K = z W_K`` and
+values ``V = z W_V``; a learned query per head attends over the bag's instances, ``softmax(beta q K^T) V``; the pooled
+vector feeds a linear classifier. Trained with AdamW on the binary cross-entropy.
+
+U-Hop+ (stage I, Alg. 1): the bag's instances are the stored patterns and the key map ``Phi`` (embedding MLP and
+``W_K``) is the feature map; before each of the first ``uhop_epochs`` training epochs, one separation epoch of Adam on
+the MIL surrogate ``log sum_{mu<nu} exp(<phi_mu, phi_nu> / tau)`` of the normalized keys within each bag
+(:func:`assocmem.kernelized.separation_loss`, ``variant="sum"``), gradient norm clipped at 1 per model. The paired
+baseline has the same bags, initialisation and training without the separation epochs. All models (data sets x seeds
+x {baseline, U-Hop+}) train as one batched ensemble.
+
+Claims: on every data set the mean test AUC with U-Hop+ is at least the baseline's minus ``auc_tolerance`` (the
+paper: U-Hop+ >= baseline); averaged over the data sets U-Hop+ gains (difference > 0); the separation stage does
+what it says (smaller largest within-bag key cosine on test bags than the baseline).
+
+Run without Snakemake::
+
+    python -m assocmem run tab_mil_mnist_bags --config config/config.yaml
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ...registry import PAPERS, Target
+from ... import device as _device
+from ...data import load_images
+from ...kernelized import max_cosine, separation_loss
+from ...results import begin_target
+from ...stages import Runs
+from .. import cli
+
+NAME = "khm_mil_bags"
+TARGET = "tab_mil_mnist_bags"
+PAPER_KEY = "khm"
+PAPER = PAPERS["khm"].citation
+TARGET_SPECS = (
+    Target("tab_mil_mnist_bags", PAPERS["khm"], NAME, __name__, data=('mnist',), threads=1,
+           summary="Hopfield pooling with and without U-Hop+ on MNIST bags"),
+)
+_KEY_PARAMS = ("W1", "b1", "W2", "b2", "Wk")  # the feature map Phi that U-Hop+ separates
+
+
+def instances(images: torch.Tensor, downsample: int) -> torch.Tensor:
+    """uint8 images ``(N, 28, 28)`` -> float instances ``(N, (28 / downsample)^2)`` in [0, 1]."""
+    x = images.float().div(255.0)[:, None]
+    if downsample > 1:
+        x = F.avg_pool2d(x, downsample)
+    return x.flatten(1)
+
+
+def make_bags(labels: torch.Tensor, target: int, n_bags: int, params: dict, generator: torch.Generator):
+    """Indices of ``n_bags`` bags ``(n_bags, L_max)``, their validity mask and labels (half positive).
+
+    A bag has ``U{mean - spread, ..., mean + spread}`` instances; a positive one holds 1 to ``max_witnesses``
+    images of ``target``, a negative one none.
+    """
+    pos_pool = torch.nonzero(labels == target).flatten()
+    neg_pool = torch.nonzero(labels != target).flatten()
+    lo, hi = params["bag_size_mean"] - params["bag_size_spread"], params["bag_size_mean"] + params["bag_size_spread"]
+    L = hi
+    idx = torch.zeros(n_bags, L, dtype=torch.long)
+    mask = torch.zeros(n_bags, L, dtype=torch.bool)
+    y = (torch.arange(n_bags) % 2 == 0).float()[torch.randperm(n_bags, generator=generator)]
+    for b in range(n_bags):
+        size = int(torch.randint(lo, hi + 1, (1,), generator=generator))
+        k = int(torch.randint(1, params["max_witnesses"] + 1, (1,), generator=generator)) if y[b] else 0
+        k = min(k, size)
+        pick = torch.cat([pos_pool[torch.randint(len(pos_pool), (k,), generator=generator)],
+                          neg_pool[torch.randint(len(neg_pool), (size - k,), generator=generator)]])
+        idx[b, :size] = pick[torch.randperm(size, generator=generator)]
+        mask[b, :size] = True
+    return idx, mask, y
+
+
+def init_params(E: int, d: int, params: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Parameters of ``E`` independent HopfieldPooling models, stacked on a leading axis (Kaiming-normal weights)."""
+    H, Z, dk, dv, h = params["hidden"], params["embedding"], params["key_dim"], params["key_dim"], params["heads"]
+
+    def kn(*shape):
+        return torch.randn(E, *shape, generator=generator) * math.sqrt(2.0 / shape[0])
+
+    return {"W1": kn(d, H), "b1": torch.zeros(E, 1, 1, H), "W2": kn(H, Z), "b2": torch.zeros(E, 1, 1, Z),
+            "Wk": kn(Z, dk),
+                "Wv": kn(Z, dv), "q": torch.randn(E, h, dk, generator=generator) / math.sqrt(dk),
+                "Wc": kn(h * dv, 1), "bc": torch.zeros(E, 1)}
+
+
+def keys_values(p: dict, X: torch.Tensor):
+    """Keys ``(E, B, L, dk)`` and values ``(E, B, L, dv)`` of instances ``X`` ``(E, B, L, d)``."""
+    z = torch.relu(torch.relu(X @ p["W1"][:, None] + p["b1"]) @ p["W2"][:, None] + p["b2"])
+    return z @ p["Wk"][:, None], z @ p["Wv"][:, None]
+
+
+def forward(p: dict, X: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
+    """Bag logits ``(E, B)``: Hopfield pooling ``softmax(beta q K^T) V`` per head, then a linear classifier."""
+    K, V = keys_values(p, X)
+    scores = beta * torch.einsum("ebld,ehd->ebhl", K, p["q"])
+    att = torch.softmax(scores.masked_fill(~mask[:, :, None, :], float("-inf")), dim=-1)
+    pooled = torch.einsum("ebhl,ebld->ebhd", att, V).flatten(2)  # (E, B, h * dv)
+    return (pooled @ p["Wc"])[..., 0] + p["bc"]
+
+
+def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """ROC AUC per row (Mann-Whitney, ties count 1/2); ``scores``, ``y``: ``(E, B)``."""
+    pos, neg = y > 0.5, y < 0.5
+    diff = scores[:, :, None] - scores[:, None, :]  # [e, i, j] = s_i - s_j
+    win = (diff > 0).float() + 0.5 * (diff == 0).float()
+    pair = (pos[:, :, None] & neg[:, None, :]).float()
+    return (win * pair).sum((1, 2)) / pair.sum((1, 2))
+
+
+def _clip_per_model(p: dict, names, max_norm: float) -> None:
+    """Scale each model's gradient (over ``names``) to norm <= ``max_norm``."""
+    sq = sum(p[n].grad.flatten(1).pow(2).sum(1) for n in names)
+    scale = (max_norm / (sq.sqrt() + 1e-12)).clamp(max=1.0)
+    for n in names:
+        p[n].grad.mul_(scale.view(-1, *([1] * (p[n].dim() - 1))))
+
+
+def train(p: dict, X: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, uhop: torch.Tensor, params: dict,
+          generator: torch.Generator, progress: bool = False) -> dict:
+    """Train the ensemble in place; ``uhop`` ``(E,)`` selects the models that get U-Hop+ separation epochs."""
+    for t in p.values():
+        t.requires_grad_(True)
+    opt = torch.optim.AdamW(list(p.values()), lr=params["lr"], weight_decay=params["weight_decay"])
+    sep_opt = torch.optim.Adam([p[n] for n in _KEY_PARAMS], lr=params["uhop_lr"])  # no decay: baseline untouched
+    n_train, bs = X.shape[1], params["batch_bags"]
+    sep_w = uhop.float()
+    # the separation epochs draw from their own generator, so the training order is the same with and without them
+    sep_gen = _device.generator(int(torch.randint(2**62, (1,), generator=generator)))
+    for epoch in tqdm(range(params["epochs"]), desc=NAME, unit="epoch", disable=not progress):
+        if epoch < params["uhop_epochs"] and bool(uhop.any()):
+            order = torch.randperm(n_train, generator=sep_gen)
+            for s in range(0, n_train, bs):
+                b = order[s:s + bs]
+                K, _ = keys_values(p, X[:, b])
+                loss = separation_loss(K, None, None, params["tau"], "sum", valid=mask[:, b]).mean(1)
+                sep_opt.zero_grad()
+                (loss * sep_w).sum().backward()
+                _clip_per_model(p, _KEY_PARAMS, 1.0)
+                sep_opt.step()
+        order = torch.randperm(n_train, generator=generator)
+        for s in range(0, n_train, bs):
+            b = order[s:s + bs]
+            logits = forward(p, X[:, b], mask[:, b], params["beta"])
+            loss = F.binary_cross_entropy_with_logits(logits, y[:, b], reduction="none").mean(1).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for t in p.values():
+        t.requires_grad_(False)
+    return p
+
+
+def run(data: dict, params: dict, *, seed: int, device: torch.device, progress: bool = True) -> pd.DataFrame:
+    """Test AUC and largest within-bag key cosine per (target digit, seed, variant)."""
+    ds = params["downsample"]
+    g = _device.generator(seed)
+    members = [(t, s) for t in params["targets"] for s in range(params["seeds"])]
+    n_test = max(2, round(params["n_bags"] * params["test_fraction"]))
+    n_train = params["n_bags"] - n_test
+    bags = {}
+    for t, s in members:
+        gs = _device.generator(seed * 1000 + 10 * t + s)
+        bags[t, s] = (make_bags(data["train_labels"], t, n_train, params, gs),
+                      make_bags(data["test_labels"], t, n_test, params, gs))
+
+    def stack(split, images):
+        idx = torch.stack([bags[m][split][0] for m in members])
+        X = instances(images[idx.flatten()], ds).reshape(*idx.shape, -1)  # only the images the bags use
+        return (X, torch.stack([bags[m][split][1] for m in members]),
+                torch.stack([bags[m][split][2] for m in members]))
+
+    Xtr, Mtr, Ytr = stack(0, data["train_images"])
+    Xte, Mte, Yte = stack(1, data["test_images"])
+    # every data member twice: baseline (first half) and U-Hop+ (second half), same bags and initialisation
+    E = len(members)
+    init = init_params(E, Xtr.shape[-1], params, g)
+    p = {k: torch.cat([v, v]).clone().to(device) for k, v in init.items()}
+
+    def two(t):
+        return torch.cat([t, t]).to(device)
+
+    Xtr, Mtr, Ytr, Xte, Mte, Yte = map(two, (Xtr, Mtr, Ytr, Xte, Mte, Yte))
+    uhop = torch.cat([torch.zeros(E, dtype=torch.bool), torch.ones(E, dtype=torch.bool)]).to(device)
+    train(p, Xtr, Mtr, Ytr, uhop, params, g, progress)
+    with torch.no_grad():
+        scores = forward(p, Xte, Mte, params["beta"])
+        aucs = auc(scores, Yte).cpu()
+        K, _ = keys_values(p, Xte)
+        cos = max_cosine(K, valid=Mte).mean(1).cpu()
+    rows = []
+    for i in range(2 * E):
+        t, s = members[i % E]
+        rows.append({"target_digit": t, "seed": s, "variant": "U-Hop+" if i >= E else "baseline",
+                     "test_auc": float(aucs[i]),
+                         "max_key_cosine": float(cos[i]), "n_train_bags": n_train, "n_test_bags": n_test})
+    return pd.DataFrame(rows)
+
+
+def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -> Runs:
+    """The model run: test AUC and largest key cosine per (target digit, seed, variant) (:func:`run`); the figure is
+    in :mod:`.khm_mil_bags_figure`."""
+    tr = begin_target(config, NAME, threads)
+    return Runs(run(load_images(data["mnist"]), tr.params, seed=config["seed"], device=tr.device))
+
+
+def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
+    """Run and draw in one call (the run table is not kept)."""
+    from .mil_bags_figure import write_figure
+
+    tr = begin_target(config, NAME, threads)
+    runs = run_stage(config, {"mnist": Path(data_path)}, threads)
+    return write_figure(tr, runs, out_prefix, time.perf_counter() - tr.started)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET,
+                    data_default="resources/data/mnist.pt", argv=argv)
+
+
+if __name__ == "__main__":
+    main()
+
+
+def __getattr__(name):  # figure-stage names (claims, caption, figure) live in khm_mil_bags_figure
+    from . import mil_bags_figure
+    try:
+        return getattr(mil_bags_figure, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
