@@ -37,7 +37,7 @@ from pathlib import Path
 import networkx as nx
 import torch
 
-from assocmem import cdam
+from assocmem import cdam, graphs
 from assocmem import device as am_device
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -98,7 +98,7 @@ def main(argv=None) -> dict:
     dtype = getattr(torch, args.dtype)
     G = nx.watts_strogatz_graph(args.p, 6, 0.1, seed=args.seed)
     A = torch.tensor(nx.to_numpy_array(G, weight=None), dtype=torch.float64)
-    M = cdam.normalized_adjacency(A).to(dev, dtype)
+    M = graphs.normalized_adjacency(A).to(dev, dtype)
     Xi = torch.rand(args.p, args.n, generator=am_device.generator(args.seed), dtype=torch.float64).to(dev, dtype)
     cues = cdam.noisy_cues(Xi.double().cpu(), 1.0, am_device.generator(args.seed + 1)).to(dev, dtype)
     grid = torch.linspace(-3.0, 3.0, args.grid, dtype=torch.float64)

@@ -14,7 +14,9 @@ import torch
 
 from assocmem import config as _config
 from assocmem import device, dynamics
+from assocmem import pooling, stats
 from assocmem import sparse_recovery as sr
+from assocmem.sampling import sample_sphere
 from assocmem.experiments.kde import capacity as kde
 from assocmem.experiments.khm import mil_bags as mil
 from assocmem.experiments.sparse_recovery import capacity as src
@@ -39,12 +41,17 @@ def _test_params(name: str) -> dict:
 # ----------------------------------------------------------------------------- KDE / mean shift
 
 
+def _mean_shift(Xi, x, beta, block=None):
+    """The blocked (online log-sum-exp) mean-shift step that fig_kde_capacity runs."""
+    return dynamics.update(Xi, x, beta, similarity="neg_sq_euclidean", memory_block=block or Xi.shape[-2])
+
+
 def test_mean_shift_step_is_the_euclidean_mhn_update_and_the_dot_update_on_the_sphere():
     g = device.generator(0)
     sigma = 0.3
-    Xi = kde.sphere_points(50, 6, g).unsqueeze(0)  # (1, N, D), float64
+    Xi = sample_sphere((50, 6), g, torch.float64).unsqueeze(0)  # (1, N, D), float64
     x = torch.randn(1, 7, 6, generator=g, dtype=torch.float64)
-    step = kde.mean_shift_step(Xi, x, 1.0 / (2 * sigma**2))
+    step = _mean_shift(Xi, x, 1.0 / (2 * sigma**2))
     core = dynamics.update(Xi[0], x[0], 1.0 / (2 * sigma**2), similarity="neg_sq_euclidean")
     torch.testing.assert_close(step[0], core, rtol=0, atol=1e-12)
     dot = dynamics.update(Xi[0], x[0], 1.0 / sigma**2, similarity="dot")  # equal norms: the |x_i|^2 terms cancel
@@ -52,17 +59,17 @@ def test_mean_shift_step_is_the_euclidean_mhn_update_and_the_dot_update_on_the_s
     # by hand: two memories, state at the first one
     Xi2 = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)
     w = 1.0 / (1.0 + math.exp(-2.0 / (2 * sigma**2)))
-    torch.testing.assert_close(kde.mean_shift_step(Xi2, Xi2[:, :1], 1.0 / (2 * sigma**2))[0, 0],
+    torch.testing.assert_close(_mean_shift(Xi2, Xi2[:, :1], 1.0 / (2 * sigma**2))[0, 0],
                                torch.tensor([w, 1 - w], dtype=torch.float64), rtol=0, atol=1e-12)
 
 
 def test_mean_shift_blocked_and_batched_equal_one_at_a_time():
     g = device.generator(1)
-    Xi = torch.stack([kde.sphere_points(37, 5, g) for _ in range(3)])
+    Xi = torch.stack([sample_sphere((37, 5), g, torch.float64) for _ in range(3)])
     x = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)
     beta = torch.tensor([2.0, 8.0, 8.0, 4.0], dtype=torch.float64)  # one beta per state
-    full = kde.mean_shift_step(Xi, x, beta)
-    torch.testing.assert_close(kde.mean_shift_step(Xi, x, beta, block=5), full, rtol=0, atol=1e-12)
+    full = _mean_shift(Xi, x, beta)
+    torch.testing.assert_close(_mean_shift(Xi, x, beta, block=5), full, rtol=0, atol=1e-12)
     for s in range(3):
         for b in range(4):
             one = dynamics.update(Xi[s], x[s, b:b + 1], float(beta[b]), similarity="neg_sq_euclidean")
@@ -75,7 +82,7 @@ def test_capacity_by_hand_and_censoring():
     cap = kde.capacity(raw, 0.9).set_index("D")
     assert cap.loc[4, "capacity"] == 4 and not cap.loc[4, "censored"]
     assert cap.loc[8, "capacity"] == 8 and cap.loc[8, "censored"]
-    slope, _intercept, r2 = kde.loglinear_fit(pd.Series([4, 8, 12]).to_numpy(), pd.Series([2, 8, 32]).to_numpy())
+    slope, _intercept, r2 = stats.loglinear_fit(pd.Series([4, 8, 12]).to_numpy(), pd.Series([2, 8, 32]).to_numpy())
     assert slope == pytest.approx(math.log(4) / 4) and r2 == pytest.approx(1.0)
 
 
@@ -249,21 +256,22 @@ def test_mil_bags_are_labelled_by_the_target_digit():
 def test_mil_auc_by_hand():
     scores = torch.tensor([[0.1, 0.4, 0.35, 0.8], [0.5, 0.5, 0.5, 0.5]])
     y = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
-    torch.testing.assert_close(mil.auc(scores, y), torch.tensor([0.75, 0.5]))
+    torch.testing.assert_close(stats.auc(scores, y), torch.tensor([0.75, 0.5]))
 
 
 def test_hopfield_pooling_by_hand_and_padding_is_ignored():
-    p = mil.init_params(1, 3, dict(MIL, heads=1), device.generator(0))
+    p = pooling.init_params(1, 3, device.generator(0), hidden=MIL["hidden"], embedding=MIL["embedding"],
+                            key_dim=MIL["key_dim"], heads=1)
     X = torch.rand(1, 1, 4, 3, generator=device.generator(1))
     mask = torch.tensor([[[True, True, True, False]]])
-    out = mil.forward(p, X, mask, beta=2.0)
-    K, V = mil.keys_values(p, X)
+    out = pooling.forward(p, X, mask, beta=2.0)
+    K, V = pooling.keys_values(p, X)
     a = torch.softmax(2.0 * K[0, 0, :3] @ p["q"][0, 0], dim=0)
     expected = (a @ V[0, 0, :3]) @ p["Wc"][0][:, 0] + p["bc"][0, 0]
     torch.testing.assert_close(out[0, 0], expected)
     X2 = X.clone()
     X2[0, 0, 3] = 100.0  # the padded instance must not matter
-    torch.testing.assert_close(mil.forward(p, X2, mask, beta=2.0), out)
+    torch.testing.assert_close(pooling.forward(p, X2, mask, beta=2.0), out)
 
 
 def test_mil_run_is_seeded_and_the_baseline_is_untouched_by_uhop():

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from assocmem import cdam, device
+from assocmem import cdam, device, graphs
+from assocmem.claims import verdict
 from assocmem.experiments.cdam import antihebbian_range as exp
-from assocmem.results import verdict
 
 SETTINGS = [[1.0, 0.0], [0.5, 0.5], [-0.5, 1.5], [-2.0, 3.0]]
 PARAMS = dict(p=30, n=1000, settings=SETTINGS, beta=1.0, eta=0.1, kappa=1.0, noise=1.0, steps=100, seeds=1,
@@ -33,18 +33,18 @@ def e1_table():
 
 
 def test_normalized_adjacency_cycle_and_weights():
-    M = cdam.normalized_adjacency(cdam.cycle_graph(5))
+    M = graphs.normalized_adjacency(graphs.cycle_graph(5))
     assert torch.allclose(M.sum(1), torch.ones(5, dtype=M.dtype))  # degree 2 everywhere: entries 1/2
-    assert torch.allclose(M, cdam.cycle_graph(5) / 2)
+    assert torch.allclose(M, graphs.cycle_graph(5) / 2)
     A = torch.tensor([[0.0, 2.0, 1.0], [2.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
     d = torch.tensor([3.0, 2.0, 1.0])
     expected = A / torch.sqrt(d[:, None] * d[None, :])
-    assert torch.allclose(cdam.normalized_adjacency(A), expected)
+    assert torch.allclose(graphs.normalized_adjacency(A), expected)
 
 
 def test_normalized_adjacency_guards_zero_rows():
     A = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
-    M = cdam.normalized_adjacency(A)
+    M = graphs.normalized_adjacency(A)
     assert torch.isfinite(M).all()
     assert (M[2] == 0).all() and (M[:, 2] == 0).all()
     assert torch.allclose(M[:2, :2], A[:2, :2])
@@ -52,18 +52,18 @@ def test_normalized_adjacency_guards_zero_rows():
 
 def test_cycle_graph_and_distance():
     p = 30
-    A = cdam.cycle_graph(p)
+    A = graphs.cycle_graph(p)
     assert torch.equal(A, A.T) and (A.sum(1) == 2).all()
-    D = cdam.graph_distance(A)
+    D = graphs.graph_distance(A)
     i, j = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
     k = (i - j).abs()
     assert torch.equal(D, torch.minimum(k, p - k))
-    directed = cdam.cycle_graph(p, directed=True)
+    directed = graphs.cycle_graph(p, directed=True)
     assert directed.sum() == p
-    assert torch.equal(cdam.graph_distance(directed), D)  # distances are undirected
+    assert torch.equal(graphs.graph_distance(directed), D)  # distances are undirected
     two_parts = torch.zeros(4, 4)
     two_parts[0, 1] = 1.0
-    D2 = cdam.graph_distance(two_parts)
+    D2 = graphs.graph_distance(two_parts)
     assert D2[0, 1] == D2[1, 0] == 1 and D2[0, 2] == -1 and D2[3, 3] == 0
 
 
@@ -90,7 +90,7 @@ def test_hetero_targets_by_hand():
 
 def test_step_matches_formula():
     Xi = _patterns()
-    M = cdam.normalized_adjacency(cdam.cycle_graph(6))
+    M = graphs.normalized_adjacency(graphs.cycle_graph(6))
     sigma = torch.rand(4, 40, generator=device.generator(1), dtype=torch.float64)
     Q = cdam.hetero_targets(Xi, M, -0.5, 1.5)
     beta, eta, kappa = 0.3, 0.2, 1.0
@@ -107,7 +107,7 @@ def test_step_matches_formula():
 
 def test_run_equals_iterated_step_and_batched_equals_one_at_a_time():
     Xi = _patterns(p=8, n=50)
-    M = cdam.normalized_adjacency(cdam.cycle_graph(8))
+    M = graphs.normalized_adjacency(graphs.cycle_graph(8))
     cues = cdam.noisy_cues(Xi, 1.0, device.generator(2))
     a = torch.tensor([1.0, 0.5, -0.5, -2.0])
     h = torch.tensor([0.0, 0.5, 1.5, 3.0])
@@ -172,7 +172,7 @@ def test_noisy_cues_are_uniform_noise_and_seeded():
 def test_iclr_special_case():
     """ICLR form: a = b, h = 1 - b, state replaced (eta = 1), no mean term."""
     Xi = _patterns(p=5, n=200)
-    M = cdam.normalized_adjacency(cdam.cycle_graph(5))
+    M = graphs.normalized_adjacency(graphs.cycle_graph(5))
     sigma = cdam.noisy_cues(Xi, 1.0, device.generator(4))
     b, beta = -0.5, 0.2
     z = beta * sigma @ Xi.T
@@ -187,7 +187,7 @@ def test_iclr_special_case():
 def test_auto_association_keeps_the_cue():
     p = 30
     Xi = torch.rand(p, 1000, generator=device.generator(7))
-    M = cdam.normalized_adjacency(cdam.cycle_graph(p))
+    M = graphs.normalized_adjacency(graphs.cycle_graph(p))
     cues = cdam.noisy_cues(Xi, 1.0, device.generator(8))
     res = cdam.run(Xi, M, cues, 1.0, 0.0, 1.0, eta=0.1, steps=60, record=True)
     assert torch.equal(res.correlations[-1, 0].argmax(-1), torch.arange(p))
@@ -402,14 +402,12 @@ def test_image_retrieval_beyond_runs_on_every_configured_set(pipeline_run):
 
 
 def test_tutte_fragments_are_the_three_15_node_pieces():
-    import networkx as nx
-
-    from assocmem.experiments.cdam import communities as com
-
-    G = nx.tutte_graph()
-    labels = com.tutte_fragments(G)
+    A = graphs.tutte()
+    labels = graphs.tutte_fragments()
     assert labels[0] == -1 and sorted(np.bincount(labels[1:])) == [15, 15, 15]
-    crossing = [(u, v) for u, v in G.edges() if min(u, v) > 0 and labels[u] != labels[v]]
+    edges = torch.triu(A).nonzero().tolist()
+    assert len(edges) == 69 and torch.equal(A, A.T) and A.sum(1).eq(3).all()  # cubic, 46 nodes
+    crossing = [(u, v) for u, v in edges if min(u, v) > 0 and labels[u] != labels[v]]
     assert len(crossing) == 3  # the fragments are joined pairwise by one edge each (plus the centre)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from assocmem import cdam, device
+from assocmem import cdam, device, graphs
 from assocmem.experiments.cdam import automata as aut
 from assocmem.experiments.cdam import modes as exp
 
@@ -18,8 +18,8 @@ AUTO, NARROW, WIDE, QUIESCENT = cdam.AUTO, cdam.NARROW, cdam.WIDE, cdam.QUIESCEN
 
 
 def _cycle(p=12):
-    A = cdam.cycle_graph(p)
-    return A, cdam.normalized_adjacency(A), cdam.graph_distance(A)
+    A = graphs.cycle_graph(p)
+    return A, graphs.normalized_adjacency(A), graphs.graph_distance(A)
 
 
 # ----------------------------------------------------------------------------- theory
@@ -31,7 +31,7 @@ def test_coupling_top_eigenvalue_on_the_cycle():
     # lambda(M) in [-1, 1] on an even cycle: a + |h| for h >= 0 and h < 0 alike
     torch.testing.assert_close(lam, torch.tensor([1.0, 1.0, 1.5], dtype=torch.float64))
     with pytest.raises(ValueError):
-        cdam.coupling_top_eigenvalue(cdam.cycle_graph(5, directed=True), 1.0, 1.0)
+        cdam.coupling_top_eigenvalue(graphs.cycle_graph(5, directed=True), 1.0, 1.0)
 
 
 def test_theory_modes_by_hand_on_the_cycle():
@@ -51,7 +51,7 @@ def test_theory_modes_depend_on_the_cue_on_irregular_graphs():
     A = torch.zeros(4, 4, dtype=torch.float64)
     A[0, 1:] = A[1:, 0] = 1.0
     A[1, 1] = 1.0
-    M = cdam.normalized_adjacency(A)
+    M = graphs.normalized_adjacency(A)
     m = cdam.theory_modes(M, 0.3, 1.0)[0]
     assert m[1] == AUTO and m[2] == NARROW and m[3] == NARROW
 
@@ -276,7 +276,7 @@ def test_dfa_claim_at_test_scale(pipeline_run):
 
 
 def test_overlap_energy_decreases_along_the_dynamics_and_is_stationary_at_its_fixed_point():
-    M = cdam.normalized_adjacency(cdam.cycle_graph(12))
+    M = graphs.normalized_adjacency(graphs.cycle_graph(12))
     a, h, B, kappa, p = 1.0, 0.6, 4.0, 1.0, 12
     c = torch.eye(p, dtype=torch.float64)[:3] + 0.05 * torch.rand(3, p, generator=device.generator(0),
                                                                      dtype=torch.float64)
@@ -294,9 +294,9 @@ def test_overlap_energy_decreases_along_the_dynamics_and_is_stationary_at_its_fi
 
 
 def test_overlap_energy_refuses_anti_hebbian_settings():
-    M = cdam.normalized_adjacency(cdam.cycle_graph(12))
+    M = graphs.normalized_adjacency(graphs.cycle_graph(12))
     with pytest.raises(ValueError, match="not positive definite"):
         cdam.overlap_energy(torch.zeros(12, dtype=torch.float64), M, -0.5, 1.5, 4.0)
     with pytest.raises(ValueError, match="symmetric"):
         cdam.overlap_energy(torch.zeros(12, dtype=torch.float64),
-                            cdam.normalized_adjacency(cdam.cycle_graph(12, directed=True)), 1.0, 0.5, 4.0)
+                            graphs.normalized_adjacency(graphs.cycle_graph(12, directed=True)), 1.0, 0.5, 4.0)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from assocmem import cdam
+from assocmem import cdam, graphs
 from assocmem.experiments.cdam import sequences as seq
 from assocmem.experiments.cdam import word_association as wrd
 
@@ -196,20 +196,20 @@ def test_trace_scores_by_hand():
     assert s2["changes"].item() == 4 and s2["clean"].item() == 3
 
 
-def test_sequence_run_matches_cdam_run_and_is_batched():
+def test_winner_trace_is_cdam_run_winners_and_is_batched():
     gen = torch.Generator().manual_seed(0)
     Xi = torch.rand(8, 200, generator=gen, dtype=torch.float64)
-    M = cdam.normalized_adjacency(cdam.cycle_graph(8, directed=True))
+    M = graphs.normalized_adjacency(graphs.cycle_graph(8, directed=True))
     cues = cdam.noisy_cues(Xi, 1.0, gen)
     a, h = torch.tensor([1.0, -2.0, -1.0]), torch.tensor([0.0, 3.0, 3.0])
-    arg, inj = seq.sequence_run(Xi, M, cues, a, h, 0.6, eta=0.2, kappa=1.0, steps=30)
+    arg, inj = seq.winner_trace(Xi, M, cues, a, h, 0.6, eta=0.2, kappa=1.0, steps=30)
     ref = cdam.run(Xi, M, cues, a, h, 0.6, eta=0.2, kappa=1.0, steps=30, record=True)
     assert torch.equal(arg, ref.correlations.argmax(-1))
     assert not inj.any()
-    one, _ = seq.sequence_run(Xi, M, cues, a[1:2], h[1:2], 0.6, eta=0.2, kappa=1.0, steps=30)
+    one, _ = seq.winner_trace(Xi, M, cues, a[1:2], h[1:2], 0.6, eta=0.2, kappa=1.0, steps=30)
     assert torch.equal(one[:, 0], arg[:, 1])
     # per-setting beta and eta in one batch == each setting alone
-    mixed, _ = seq.sequence_run(
+    mixed, _ = seq.winner_trace(
         Xi, M, cues, a, h, torch.tensor([0.6, 1.0, 0.6]), eta=torch.tensor([0.2, 0.1, 0.2]), kappa=1.0, steps=30
     )
     alone = cdam.run(Xi, M, cues, -2.0, 3.0, 1.0, eta=0.1, kappa=1.0, steps=30, record=True)
@@ -217,14 +217,14 @@ def test_sequence_run_matches_cdam_run_and_is_batched():
     assert torch.equal(mixed[:, 2], arg[:, 2])
 
 
-def test_sequence_run_distractors_match_the_state_form():
+def test_distractors_in_the_coefficient_form_match_the_state_form():
     """Distractors in the coefficient form equal moving the state to (1 - g) sigma + g xi_d, step by step."""
     gen = torch.Generator().manual_seed(1)
     Xi = torch.rand(12, 150, generator=gen, dtype=torch.float64)
-    M = cdam.normalized_adjacency(cdam.cycle_graph(12, directed=True))
+    M = graphs.normalized_adjacency(graphs.cycle_graph(12, directed=True))
     cues = cdam.noisy_cues(Xi, 1.0, gen)
     a, h = torch.tensor([-2.0, 1.0]), torch.tensor([3.0, 0.0])
-    arg, inj = seq.sequence_run(Xi, M, cues, a, h, 0.6, eta=0.2, kappa=1.0, steps=25, distract_every=5,
+    arg, inj = seq.winner_trace(Xi, M, cues, a, h, 0.6, eta=0.2, kappa=1.0, steps=25, distract_every=5,
                                 distract_gain=0.5, generator=torch.Generator().manual_seed(7))
     assert inj.tolist() == [t % 5 == 0 and 0 < t < 25 for t in range(26)]
     g = torch.Generator().manual_seed(7)
@@ -238,6 +238,17 @@ def test_sequence_run_distractors_match_the_state_form():
             sigma = 0.5 * sigma + 0.5 * Xi[d]
         ref.append(cdam.pearson(sigma, Xi).argmax(-1))
     assert torch.equal(arg, torch.stack(ref).view(26, 2, 12))
+    # cdam.run's state form takes the same push
+    g2 = torch.Generator().manual_seed(7)
+
+    def push(t, corr):
+        if t % 5 or t >= 25:
+            return None
+        return (corr.argmax(-1) + torch.randint(3, 10, (corr.shape[0],), generator=g2)) % 12, 0.5
+
+    state_form = cdam.run(Xi, M, cues, a, h, 0.6, eta=0.2, kappa=1.0, steps=25, method="state",
+                          record_winners=True, perturb=push)
+    assert torch.equal(state_form.winners, arg)
 
 
 def test_sequence_claims_hold_at_tiny_scale(prepared_mnist):

@@ -175,3 +175,55 @@ def test_corruptions():
     assert ((ratio > 0.5) & (ratio < 1.5)).all()
     u = corruption.uniform_noise(x, 1.0, device.generator(2))
     assert ((u - x).abs() <= 0.5).all()
+
+
+# ----------------------------------------------------------------------------- the one engine: blocks and feature maps
+
+
+@pytest.mark.parametrize("sim", ["dot", "neg_sq_euclidean"])
+def test_memory_blocks_equal_one_shot_softmax(sim):
+    g = device.generator(3)
+    Xi = torch.randn(2, 23, 5, generator=g, dtype=torch.float64)  # two memory sets
+    x = torch.randn(2, 4, 5, generator=g, dtype=torch.float64)
+    beta = torch.tensor([0.5, 2.0, 4.0, 8.0], dtype=torch.float64)  # one per state
+    whole = dynamics.update(Xi, x, beta, similarity=sim)
+    for block in (1, 5, 23, 100):
+        torch.testing.assert_close(dynamics.update(Xi, x, beta, similarity=sim, memory_block=block), whole,
+                                   rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="softmax"):
+        dynamics.update(Xi, x, 1.0, separation="sparsemax", memory_block=4)
+
+
+def test_cue_blocks_cut_per_state_beta_and_clamp_and_equal_the_whole_batch():
+    g = device.generator(4)
+    Xi = torch.randn(30, 8, generator=g, dtype=torch.float64)
+    cue = Xi[:10] + 0.3 * torch.randn(10, 8, generator=g, dtype=torch.float64)
+    beta = torch.linspace(0.5, 6.0, 10, dtype=torch.float64)
+    clamp = torch.rand(10, 8, generator=g) < 0.3
+    whole = dynamics.retrieve(Xi, cue, beta, clamp=clamp, max_steps=20)
+    seen = []
+    blocked = dynamics.retrieve(Xi, cue, beta, clamp=clamp, max_steps=20, cue_block=3, progress=seen.append)
+    assert seen == [3, 3, 3, 1]
+    torch.testing.assert_close(blocked.state, whole.state, rtol=0, atol=1e-12)
+    assert torch.equal(blocked.steps, whole.steps) and torch.equal(blocked.converged, whole.converged)
+    assert torch.equal(blocked.state[clamp], cue[clamp])
+
+
+def test_fixed_budget_and_feature_map_and_batched_memory_sets():
+    g = device.generator(5)
+    Xi = torch.randn(3, 12, 4, generator=g, dtype=torch.float64)
+    x = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+    W = torch.randn(3, 6, 4, generator=g, dtype=torch.float64)
+
+    def phi(v):
+        return v @ W.mT
+
+    r = dynamics.retrieve(Xi, x, 2.0, phi=phi, max_steps=3, tol=None)
+    assert torch.equal(r.steps, torch.full((3, 5), 3)) and not r.converged.any()
+    by_hand = x
+    for _ in range(3):
+        by_hand = torch.softmax(2.0 * (phi(by_hand) @ phi(Xi).mT), dim=-1) @ Xi  # output in pattern space
+    torch.testing.assert_close(r.state, by_hand, rtol=0, atol=1e-12)
+    for s in range(3):  # each memory set alone
+        one = dynamics.retrieve(Xi[s], x[s], 2.0, phi=lambda v: v @ W[s].T, max_steps=3, tol=None)
+        torch.testing.assert_close(r.state[s], one.state, rtol=0, atol=1e-12)

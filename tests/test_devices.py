@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from assocmem import capacity, cdam, device, dynamics
+from assocmem import capacity, cdam, device, dynamics, graphs
 from assocmem import kernelized as K
 
 pytestmark = pytest.mark.cuda
@@ -70,8 +70,8 @@ def test_generator_draws_are_device_independent(dev):
 def test_cdam_coefficient_form_equals_state_form(dev, dtype):
     p, n = 20, 200
     Xi = torch.rand(p, n, generator=device.generator(5), dtype=torch.float64)
-    A = cdam.cycle_graph(p)
-    M = cdam.normalized_adjacency(A)
+    A = graphs.cycle_graph(p)
+    M = graphs.normalized_adjacency(A)
     cues = cdam.noisy_cues(Xi, 1.0, device.generator(6))
     # Non-chaotic settings (a > -2 at this beta n), so the two forms stay together over all steps.
     a, h = torch.tensor([1.0, 0.5, -0.5, -1.0]), torch.tensor([0.0, 0.5, 1.5, 2.0])

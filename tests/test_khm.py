@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from assocmem import capacity, device, kernelized, separation
+from assocmem import capacity, device, kernelized, sampling, separation
 from assocmem.experiments.khm import basins as khm_basins, capacity as khm_capacity, capacity_figure as khm_capacity_figure, energy_landscapes as khm_energy_landscapes, metastable as khm_metastable
 from assocmem.experiments.khm import spherical_codes as khm_codes
 
@@ -108,9 +108,9 @@ def test_kernel_and_retrieval_in_pattern_space_hand_computed():
 
 def test_batched_equals_one_at_a_time():
     g = device.generator(7)
-    Xi = kernelized.sample_sphere((3, 6, 4), g, torch.float64)
+    Xi = sampling.sample_sphere((3, 6, 4), g, torch.float64)
     W = kernelized.kaiming_normal((3, 5, 4), g, torch.float64)
-    x = kernelized.sample_sphere((3, 2, 4), g, torch.float64)
+    x = sampling.sample_sphere((3, 2, 4), g, torch.float64)
     out = kernelized.retrieve(Xi, x, 3.0, W, separation="entmax15", normalize=True, steps=3).state
     for r in range(3):
         one = kernelized.retrieve(Xi[r], x[r], 3.0, W[r], separation="entmax15", normalize=True, steps=3).state
@@ -136,7 +136,7 @@ def test_code_bounds_d3_match_the_spec():
 
 def test_uhop_separates_and_is_seeded():
     g = device.generator(8)
-    Xi = kernelized.sample_sphere((12, 3), g)
+    Xi = sampling.sample_sphere((12, 3), g)
     W0 = kernelized.kaiming_normal((3, 3), device.generator(9))
     a = kernelized.uhop_train(Xi, W0, steps=100, lr=0.05, tau=0.05)
     b = kernelized.uhop_train(Xi, W0, steps=100, lr=0.05, tau=0.05)
@@ -175,7 +175,7 @@ def test_capacity_grows_with_beta_and_dimension():
 
 def test_stored_with_cues_at_a_distance():
     g = device.generator(10)
-    Xi = kernelized.sample_sphere((2, 4, 16), g)  # nearly orthogonal memories
+    Xi = sampling.sample_sphere((2, 4, 16), g)  # nearly orthogonal memories
     r = capacity.dense_retriever("sparsemax", normalize=True)
     ok = capacity.stored(Xi, r, beta=10.0, steps=2, tol=1e-6, cue_distance=0.3, generator=g, on_sphere=True)
     assert ok.all()

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
+from assocmem.claims import verdict
 from assocmem.experiments.mhn import image_retrieval as exp
-from assocmem.results import verdict
 
 PARAMS = dict(n_stored=[10, 100], betas=[1, 3, 10, 30, 100, 300, 1000, 3000, 10000], n_queries=20, seeds=1,
               corruptions=["mask_half", "gaussian"], noise_level=1.0, max_steps=30, tol=1e-5, success_tol=0.1,

@@ -83,10 +83,11 @@ def test_installed_wheel_works_outside_the_checkout(tmp_path):
                               str(wheel)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-3000:]
     env = {**os.environ, "PYTHONPATH": str(site)}
-    code = "import assocmem, assocmem.config as c; print(assocmem.__file__); print(c.SCHEMA_PATH.is_file())"
+    code = ("import assocmem, assocmem.config as c; print(assocmem.__file__); print(c.SCHEMA_PATH.is_file()); "
+            f"c.load([{str(REPO / 'config' / 'config.yaml')!r}]); print('config valid')")
     proc = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert str(site) in proc.stdout and "True" in proc.stdout
+    assert str(site) in proc.stdout and "True" in proc.stdout and "config valid" in proc.stdout
     listing = subprocess.run([sys.executable, "-m", "assocmem", "list"], cwd=elsewhere, env=env, capture_output=True,
                              text=True)
     assert listing.returncode == 0, listing.stderr

@@ -16,8 +16,10 @@ import yaml
 
 from assocmem import config as am_config
 from assocmem import files
+from assocmem.claims import Claim
 from assocmem.data import mirror as am_mirror
-from assocmem.results import Claim, pyplot, write_target
+from assocmem.plotting import pyplot
+from assocmem.results import write_target
 
 from conftest import REPO
 

@@ -27,7 +27,9 @@ from typing import Callable
 import torch
 
 from . import device as _device
+from . import dynamics as _dynamics
 from . import kernelized as _k
+from .sampling import sample_sphere
 
 MemoryGenerator = Callable[[int, int, torch.Generator], torch.Tensor]
 Retriever = Callable[[torch.Tensor, torch.Tensor, float, int], torch.Tensor]
@@ -37,17 +39,9 @@ def sphere_generator(d: int, dtype=torch.float32, device: torch.device | str = "
     """Memory sets of ``M`` points uniform on ``S^{d-1}``, ``R`` draws: ``(R, M, d)``."""
 
     def make(M: int, R: int, generator: torch.Generator) -> torch.Tensor:
-        return _k.sample_sphere((R, M, d), generator, dtype).to(device)
+        return sample_sphere((R, M, d), generator, dtype).to(device)
 
     return make
-
-
-def _in_blocks(step: Callable[[torch.Tensor], torch.Tensor], cues: torch.Tensor, block: int | None) -> torch.Tensor:
-    """``step(cues)`` on ``block`` cues at a time (memory ``O(block * M)`` for the attention), concatenated."""
-    B = cues.shape[-2]
-    if block is None or block >= B:
-        return step(cues)
-    return torch.cat([step(cues[..., s:s + block, :]) for s in range(0, B, block)], dim=-2)
 
 
 def dense_retriever(separation: str = "softmax", normalize: bool = False, cue_block: int | None = None) -> Retriever:
@@ -55,8 +49,8 @@ def dense_retriever(separation: str = "softmax", normalize: bool = False, cue_bl
     ``cue_block`` cues at a time."""
 
     def retrieve(Xi, cues, beta, steps):
-        return _in_blocks(lambda x: _k.retrieve(Xi, x, beta, separation=separation, normalize=normalize,
-                                                steps=steps).state, cues, cue_block)
+        return _dynamics.retrieve(Xi, cues, beta, separation=separation, phi=_k.feature_map(normalize=normalize),
+                                  max_steps=steps, tol=None, cue_block=cue_block).state
 
     return retrieve
 
@@ -71,8 +65,8 @@ def kernel_retriever(feature_map: Callable[[torch.Tensor], tuple], separation: s
 
     def retrieve(Xi, cues, beta, steps):
         W, c = feature_map(Xi)
-        return _in_blocks(lambda x: _k.retrieve(Xi, x, beta, W, c, separation=separation, normalize=normalize,
-                                                steps=steps).state, cues, cue_block)
+        return _dynamics.retrieve(Xi, cues, beta, separation=separation, phi=_k.feature_map(W, c, normalize),
+                                  max_steps=steps, tol=None, cue_block=cue_block).state
 
     return retrieve
 
@@ -81,7 +75,7 @@ def make_cues(Xi: torch.Tensor, cue_distance: float, generator: torch.Generator,
     """Cues ``xi_mu + r u`` (``u`` random unit vectors) for every memory, ``(R, M, d)``."""
     if cue_distance == 0:
         return Xi.clone()
-    u = _k.sample_sphere(tuple(Xi.shape), generator, Xi.dtype).to(Xi.device)
+    u = sample_sphere(tuple(Xi.shape), generator, Xi.dtype).to(Xi.device)
     cues = Xi + cue_distance * u
     return cues / cues.norm(dim=-1, keepdim=True) if on_sphere else cues
 

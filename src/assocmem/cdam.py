@@ -7,8 +7,8 @@ Conventions (see ``shared/papers/cdam.md`` (beside the repository)):
   ``assocmem`` (``dynamics``, ``similarity``). Likewise the hetero-associative targets ``Q`` are the
   rows of a ``(p, n)`` matrix (the paper's ``n x p`` ``Q`` transposed), and states are rows ``(B, n)``.
 - **Memory graph.** ``A[mu, nu]`` is the weight of the edge ``mu -> nu``. Undirected graphs and the
-  directed cycle use ``M = D^-1/2 A D^-1/2`` (:func:`normalized_adjacency`, ``D`` = row sums); the
-  automaton uses the raw ``A``.
+  directed cycle use ``M = D^-1/2 A D^-1/2`` (:func:`assocmem.graphs.normalized_adjacency`, ``D`` = row sums);
+  the automaton uses the raw ``A``. The graphs themselves are built by :mod:`assocmem.graphs`.
 - **Targets.** ``Q[mu] = a * xi_mu + h * sum_nu M[mu, nu] xi_nu`` -- the memory plus its graph
   successors (edges followed forwards; in the paper's column form ``Q = a Xi + h Xi M^T``). ``a`` is
   the auto-association strength, ``h`` the hetero-association strength; anti-Hebbian = ``a < 0``.
@@ -26,52 +26,13 @@ Conventions (see ``shared/papers/cdam.md`` (beside the repository)):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 from . import corruption
 from . import dynamics
 from . import separation as _separation
-
-
-# ----------------------------------------------------------------------------- graphs
-
-
-def cycle_graph(p: int, directed: bool = False, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Adjacency ``(p, p)`` of the cycle ``0 -> 1 -> ... -> p-1 -> 0`` (both directions unless ``directed``)."""
-    if p < 3:
-        raise ValueError(f"a cycle needs at least 3 nodes; got p={p}")
-    idx = torch.arange(p)
-    A = torch.zeros(p, p, dtype=dtype)
-    A[idx, (idx + 1) % p] = 1.0
-    if not directed:
-        A[(idx + 1) % p, idx] = 1.0
-    return A
-
-
-def normalized_adjacency(A: torch.Tensor) -> torch.Tensor:
-    """``D^-1/2 A D^-1/2`` with ``D`` the row sums; rows (and columns) of zero-degree nodes stay 0."""
-    d = A.sum(dim=-1)
-    inv = torch.where(d > 0, d.clamp_min(torch.finfo(A.dtype).tiny).rsqrt(), torch.zeros_like(d))
-    return inv[..., :, None] * A * inv[..., None, :]
-
-
-def graph_distance(A: torch.Tensor) -> torch.Tensor:
-    """Hop distance ``(p, p)`` of the undirected graph underlying ``A`` (BFS); ``-1`` where unreachable."""
-    p = A.shape[0]
-    adj = ((A != 0) | (A.T != 0)).to(torch.float32)
-    dist = torch.full((p, p), -1, dtype=torch.long)
-    reached = torch.eye(p, dtype=torch.bool)
-    dist[reached] = 0
-    frontier = reached.clone()
-    d = 0
-    while bool(frontier.any()):
-        d += 1
-        nxt = ((frontier.to(torch.float32) @ adj) > 0) & ~reached
-        dist[nxt] = d
-        reached |= nxt
-        frontier = nxt
-    return dist
 
 
 # ----------------------------------------------------------------------------- model
@@ -143,43 +104,56 @@ class Run:
     ``state``: final states ``(S, C, n)`` (setting-major), or None when ``keep_state=False``;
     ``final_correlations``: ``(S, C, p)`` Pearson correlation of the final state with every memory;
     ``correlations``: ``(T + 1, S, C, p)`` the same after each step (index 0 = the cue), when requested;
-    ``mean_activity``: ``(T + 1, S, C)`` mean over neurons of the state, when requested.
+    ``mean_activity``: ``(T + 1, S, C)`` mean over neurons of the state, when requested;
+    ``winners``: ``(T + 1, S, C)`` the memory most correlated with the state after each step, when requested.
     """
 
     state: torch.Tensor | None
     final_correlations: torch.Tensor
     correlations: torch.Tensor | None = None
     mean_activity: torch.Tensor | None = None
+    winners: torch.Tensor | None = None
 
 
-def run(Xi: torch.Tensor, M: torch.Tensor, cues: torch.Tensor, a, h, beta, *, eta: float = 0.1,
+# A between-step push: ``perturb(t, corr)`` sees the correlations ``(S * C, p)`` after step ``t`` and returns None or
+# ``(targets, gain)``: every state moves to ``(1 - gain) sigma + gain xi_target`` (``targets``: ``(S * C,)``).
+Perturb = Callable[[int, torch.Tensor], "tuple[torch.Tensor, float] | None"]
+
+
+def run(Xi: torch.Tensor, M: torch.Tensor, cues: torch.Tensor, a, h, beta, *, eta=0.1,
         kappa: float = 1.0, steps: int = 100, record: bool = False, keep_state: bool = True,
-        method: str = "auto") -> Run:
+        method: str = "auto", record_winners: bool = False, perturb: Perturb | None = None) -> Run:
     """Iterate :func:`step` ``steps`` times from ``cues`` ``(C, n)`` for every setting ``(a[s], h[s], beta[s])``.
 
-    ``a``, ``h`` and ``beta`` are scalars or 1-d of a common length ``S`` (scalars broadcast). The
-    ``S * C`` states form one batch; targets are not materialised per setting.
+    ``a``, ``h``, ``beta`` and ``eta`` are scalars or 1-d of a common length ``S`` (scalars broadcast). The
+    ``S * C`` states form one batch; targets are not materialised per setting. ``perturb`` (see :data:`Perturb`)
+    is asked after every step whether to push the states toward memories (a distractor), before that step's
+    correlations are recorded; ``record_winners`` keeps only the most correlated memory per step (cheap where the
+    full ``correlations`` would not fit).
 
     ``method`` picks one of two exact forms of the same dynamics (equal up to rounding; tested):
 
     - ``"state"`` iterates the states ``(S * C, n)``: ``softmax(.) Q = a * (w Xi) + h * (w M Xi)``, which
       equals :func:`step` with :func:`hetero_targets`; a step costs ``O(p n)`` per state.
     - ``"coefficients"`` uses that every update adds a combination of memories to the decaying cue, so
-      ``sigma(t) = (1 - eta)^t sigma(0) + z(t) Xi`` with coefficients ``z`` ``(S * C, p)``:
+      ``sigma(t) = c(t) sigma(0) + z(t) Xi`` with ``c(t) = (1 - eta)^t`` and coefficients ``z`` ``(S * C, p)``:
       ``z <- (1 - eta) z + eta (a w + h w M - kappa / p)`` with ``w = softmax(beta u)`` and overlaps
-      ``u = Xi sigma = (1 - eta)^t Xi sigma(0) + z Xi Xi^T``. A step costs ``O(p^2)`` per state, and
-      correlations come from ``u``, the state's mean and its norm, all ``O(p^2)``.
+      ``u = Xi sigma = c(t) Xi sigma(0) + z Xi Xi^T`` (a push scales ``c`` and ``z`` by ``1 - gain`` and adds
+      ``gain`` to the target's coefficient). A step costs ``O(p^2)`` per state, and correlations come from ``u``,
+      the state's mean and its norm, all ``O(p^2)``.
     - ``"auto"`` (default) takes the coefficient form when ``p < n``.
 
     Where the dynamics are chaotic (strongly anti-Hebbian settings at large ``beta n``) the two forms, like
     float32 and float64, part ways after a few dozen steps; both are faithful to the update rule.
     """
     dt, dev = Xi.dtype, Xi.device
+    per_setting_eta = not isinstance(eta, (int, float))
     a, h, beta = (torch.as_tensor(v, dtype=dt, device=dev).reshape(-1) for v in (a, h, beta))
-    S = max(a.numel(), h.numel(), beta.numel())
-    a, h, beta = (v.expand(S) if v.numel() == 1 else v for v in (a, h, beta))
-    if not (a.numel() == h.numel() == beta.numel() == S):
-        raise ValueError("a, h and beta must be scalars or 1-d of the same length")
+    eta_t = torch.as_tensor(eta, dtype=dt, device=dev).reshape(-1)
+    S = max(a.numel(), h.numel(), beta.numel(), eta_t.numel())
+    a, h, beta, eta_t = (v.expand(S) if v.numel() == 1 else v for v in (a, h, beta, eta_t))
+    if not (a.numel() == h.numel() == beta.numel() == eta_t.numel() == S):
+        raise ValueError("a, h, beta and eta must be scalars or 1-d of the same length")
     if method not in ("auto", "state", "coefficients"):
         raise ValueError(f"method must be 'auto', 'state' or 'coefficients', not {method!r}")
     C, n = cues.shape
@@ -190,38 +164,55 @@ def run(Xi: torch.Tensor, M: torch.Tensor, cues: torch.Tensor, a, h, beta, *, et
     cues = cues.to(dt).to(dev)
     a_rows, h_rows = a.repeat_interleave(C)[:, None], h.repeat_interleave(C)[:, None]
     beta_rows = beta.repeat_interleave(C)
+    # a scalar eta stays a Python number (its powers (1 - eta)^t are then exact in double, as before per-setting eta)
+    eta_rows = eta_t.repeat_interleave(C)[:, None] if per_setting_eta else float(eta)
     run_form = _run_coefficients if method == "coefficients" else _run_state
-    state, final, corr, mean = run_form(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, steps, record,
-                                        keep_state)
+    state, final, corr, mean, win = run_form(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta_rows, kappa, steps,
+                                             record, keep_state, record_winners, perturb)
     return Run(
         state=state.view(S, C, n) if state is not None else None,
         final_correlations=final.view(S, C, p),
         correlations=torch.stack(corr).view(steps + 1, S, C, p) if record else None,
         mean_activity=torch.stack(mean).view(steps + 1, S, C) if record else None,
+        winners=torch.stack(win).view(steps + 1, S, C) if record_winners else None,
     )
 
 
-def _run_state(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, steps, record, keep_state):
+def _run_state(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, steps, record, keep_state, record_winners,
+               perturb):
     """The state-space form of :func:`run`: iterate ``sigma`` ``(S * C, n)``."""
     MXi = M @ Xi
     xi_bar = Xi.mean(dim=0)
     sigma = cues.repeat(S, 1)  # rows [s*C:(s+1)*C] use setting s
-    corr = [pearson(sigma, Xi)] if record else None
+    track = record or record_winners or perturb is not None
+    r = pearson(sigma, Xi) if track else None
+    corr = [r] if record else None
     mean = [sigma.mean(-1)] if record else None
-    for _ in range(steps):
+    win = [r.argmax(-1)] if record_winners else None
+    for t in range(1, steps + 1):
         w = dynamics.separation_weights(Xi, sigma, beta_rows)
         target = a_rows * (w @ Xi) + h_rows * (w @ MXi)
         sigma = sigma + eta * (target - kappa * xi_bar - sigma)
+        if track:
+            r = pearson(sigma, Xi)
+        push = perturb(t, r) if perturb is not None else None
+        if push is not None:
+            d, gain = push
+            sigma = (1 - gain) * sigma + gain * Xi[d]
+            r = pearson(sigma, Xi)
         if record:
-            corr.append(pearson(sigma, Xi))
+            corr.append(r)
             mean.append(sigma.mean(-1))
-    final = corr[-1] if record else pearson(sigma, Xi)
-    return (sigma if keep_state else None), final, corr, mean
+        if record_winners:
+            win.append(r.argmax(-1))
+    final = r if track else pearson(sigma, Xi)
+    return (sigma if keep_state else None), final, corr, mean, win
 
 
-def _run_coefficients(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, steps, record, keep_state):
+def _run_coefficients(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, steps, record, keep_state,
+                      record_winners, perturb):
     """The coefficient form of :func:`run`: iterate the memory coefficients ``z`` ``(S * C, p)`` of the state
-    ``c cue + z Xi`` (``c = (1 - eta)^t``)."""
+    ``c cue + z Xi`` (``c = (1 - eta)^t``, a number or one per state ``(S * C, 1)``)."""
     p, n = Xi.shape
     G = Xi @ Xi.T  # (p, p) memory overlaps
     xi_mean = Xi.mean(dim=-1)  # (p,)
@@ -229,9 +220,11 @@ def _run_coefficients(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, ste
     u0 = (cues @ Xi.T).repeat(S, 1)  # (S * C, p) overlaps of the cues
     cue_mean = cues.mean(-1).repeat(S)
     cue_sq = (cues * cues).sum(-1).repeat(S)
+    rows = torch.arange(u0.shape[0], device=u0.device)
 
     def pearson_and_mean(u, z, zG, c):
         """Pearson correlation with every memory and mean over neurons of the states ``c cue + z Xi``."""
+        c = c[:, 0] if isinstance(c, torch.Tensor) else c
         s_mean = c * cue_mean + z @ xi_mean
         s_sq = c * c * cue_sq + 2 * c * (z * u0).sum(-1) + (z * zG).sum(-1)  # |sigma|^2
         s_norm = (s_sq - n * s_mean * s_mean).clamp_min(0).sqrt().clamp_min(1e-12)  # centred norm
@@ -239,26 +232,38 @@ def _run_coefficients(Xi, M, cues, S, a_rows, h_rows, beta_rows, eta, kappa, ste
 
     z, c = torch.zeros_like(u0), 1.0
     u = u0
-    corr, mean = [], []
-    if record:
+    track = record or record_winners or perturb is not None
+    corr, mean, win = [], [], []
+    if track:
         r, s_mean = pearson_and_mean(u, z, torch.zeros_like(z), c)
         corr.append(r)
         mean.append(s_mean)
-    for t in range(steps):
+        win.append(r.argmax(-1))
+    for t in range(1, steps + 1):
         w = _separation.get("softmax")(beta_rows[:, None] * u)
         z = (1 - eta) * z + eta * (a_rows * w + h_rows * (w @ M) - kappa / p)
         c = c * (1 - eta)
         zG = z @ G
         u = c * u0 + zG
-        if record or t == steps - 1:
+        if track or t == steps:
+            r, s_mean = pearson_and_mean(u, z, zG, c)
+        push = perturb(t, r) if perturb is not None else None
+        if push is not None:
+            d, gain = push
+            z, c = (1 - gain) * z, (1 - gain) * c
+            z[rows, d] += gain
+            zG = z @ G
+            u = c * u0 + zG
             r, s_mean = pearson_and_mean(u, z, zG, c)
         if record:
             corr.append(r)
             mean.append(s_mean)
-    if steps == 0 and not record:
+        if record_winners:
+            win.append(r.argmax(-1))
+    if steps == 0 and not track:
         r, _ = pearson_and_mean(u, z, torch.zeros_like(z), c)
     state = c * cues.repeat(S, 1) + z @ Xi if keep_state else None
-    return state, r, corr, mean
+    return state, r, corr, mean, win
 
 
 def recall_range(corr_by_distance, level: float) -> int:

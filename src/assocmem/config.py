@@ -3,7 +3,8 @@
 The same YAML files drive Snakemake and the command line (``python -m assocmem run <target> --config
 config/config.yaml``), and both validate against
 ``config.schema.yaml``, which ships inside this package (so the library and its command line work from an
-installed wheel, outside a checkout).
+installed wheel, outside a checkout). The schema declares each experiment's parameters once; :func:`schema`
+expands them into the ``experiments:`` block of one parameter set per scale.
 """
 
 from __future__ import annotations
@@ -42,10 +43,28 @@ def default_config() -> Path:
     raise ConfigError("no config/config.yaml in the working directory or above the package; pass --config FILE")
 
 
+def schema(schema_path: Path | str | None = None) -> dict:
+    """The JSON schema of a configuration: ``config.schema.yaml``, where each entry ``<name>`` of
+    ``experiment_parameters`` (the parameters of one scale) becomes a required ``experiments.<name>`` holding one
+    such parameter set per scale (every value of ``scale``), no other keys."""
+    out = yaml.safe_load(Path(schema_path or SCHEMA_PATH).read_text())
+    experiments, defs = out["properties"]["experiments"], out.setdefault("$defs", {})
+    required, properties = experiments.setdefault("required", []), experiments.setdefault("properties", {})
+    scales = out["properties"]["scale"]["enum"]
+    for name, params in out.pop("experiment_parameters", {}).items():
+        if name in defs or f"scaled_{name}" in defs:
+            raise ConfigError(f"config schema: experiment {name!r} clashes with $defs/{name} or $defs/scaled_{name}")
+        defs[name] = params
+        defs[f"scaled_{name}"] = {"type": "object", "additionalProperties": False, "required": list(scales),
+                                  "properties": {scale: {"$ref": f"#/$defs/{name}"} for scale in scales}}
+        required.append(name)
+        properties[name] = {"$ref": f"#/$defs/scaled_{name}"}
+    return out
+
+
 def validate(config: dict, schema_path: Path | None = None) -> dict:
     """Raise :class:`ConfigError` naming the offending key if ``config`` breaks the schema."""
-    schema = yaml.safe_load(Path(schema_path or SCHEMA_PATH).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema(schema_path))
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     lines = []
     for err in errors:
@@ -98,13 +117,13 @@ def apply_environment(config: dict, command_line: dict | None = None, environ: d
     """``config`` with the settings of :data:`ENVIRONMENT` taken from the environment, except those given on the
     command line. A value the schema rejects is an error naming the variable."""
     environ = os.environ if environ is None else environ
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    settings = schema()["properties"]
     out = dict(config)
     for key, var in ENVIRONMENT.items():
         value = environ.get(var, "")
         if not value or key in (command_line or {}):
             continue
-        errors = list(jsonschema.Draft202012Validator(schema["properties"][key]).iter_errors(value))
+        errors = list(jsonschema.Draft202012Validator(settings[key]).iter_errors(value))
         if errors:
             raise ConfigError(f"environment variable {var}={value!r} is not a valid {key}: {errors[0].message} "
                               f"(unset it, or use one of the values config/config.yaml documents)")

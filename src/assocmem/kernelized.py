@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
+from . import dynamics
 from . import separation as _separation
+from .sampling import sample_sphere
 
 ALPHA_OF = {"softmax": 1.0, "entmax15": 1.5, "sparsemax": 2.0}
 
@@ -40,27 +42,26 @@ def features(x: torch.Tensor, W: torch.Tensor, c: torch.Tensor | None = None, no
     return f
 
 
+def feature_map(W: torch.Tensor | None = None, c: torch.Tensor | None = None, normalize: bool = False):
+    """``Phi`` as a function for :mod:`assocmem.dynamics` (``phi``): ``W x + c``, optionally projected onto the unit
+    sphere; ``W = None`` is the identity map (``None`` when there is nothing to apply)."""
+    if W is not None:
+        return lambda v: features(v, W, c, normalize)
+    if normalize:
+        return lambda v: v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return None
+
+
 def kernel(Xi: torch.Tensor, x: torch.Tensor, W: torch.Tensor | None = None, c: torch.Tensor | None = None,
            normalize: bool = False) -> torch.Tensor:
     """``K(xi_mu, x) = <Phi(x), Phi(xi_mu)>`` of shape ``(..., B, M)``; ``W = None`` is the identity map."""
-    if W is None:
-        fx, fm = x, Xi
-        if normalize:
-            fx = fx / fx.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-            fm = fm / fm.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    else:
-        fx, fm = features(x, W, c, normalize), features(Xi, W, c, normalize)
-    return fx @ fm.transpose(-1, -2)
-
-
-def weights(Xi, x, beta, W=None, c=None, separation: str = "softmax", normalize: bool = False) -> torch.Tensor:
-    """Attention ``sep(beta * K(Xi, x))`` over memories, ``(..., B, M)``. ``beta`` is a scalar or broadcastable."""
-    return _separation.get(separation)(beta * kernel(Xi, x, W, c, normalize))
+    return dynamics.similarities(Xi, x, "dot", feature_map(W, c, normalize))
 
 
 def update(Xi, x, beta, W=None, c=None, separation: str = "softmax", normalize: bool = False) -> torch.Tensor:
-    """One KHM retrieval step ``T_Phi(x)`` (output in pattern space)."""
-    return weights(Xi, x, beta, W, c, separation, normalize) @ Xi
+    """One KHM retrieval step ``T_Phi(x)`` (output in pattern space): :func:`assocmem.dynamics.update` with
+    ``phi = Phi``."""
+    return dynamics.update(Xi, x, beta, separation=separation, phi=feature_map(W, c, normalize))
 
 
 @dataclass
@@ -72,12 +73,17 @@ class KHMRetrieval:
 
 
 def retrieve(Xi, cue, beta, W=None, c=None, *, separation: str = "softmax", normalize: bool = False,
-             steps: int = 1) -> KHMRetrieval:
-    """Apply ``T_Phi`` ``steps`` times (a fixed budget, as in the paper's experiments)."""
-    x = cue
-    for _ in range(steps):
-        x = update(Xi, x, beta, W, c, separation, normalize)
-    return KHMRetrieval(state=x, attention=weights(Xi, x, beta, W, c, separation, normalize))
+             steps: int = 1, cue_block: int | None = None, progress=None) -> KHMRetrieval:
+    """Apply ``T_Phi`` ``steps`` times (a fixed budget, as in the paper's experiments), ``cue_block`` cues at a
+    time (``progress(n)`` is told how many finished; :func:`assocmem.dynamics.in_blocks`)."""
+    phi = feature_map(W, c, normalize)
+
+    def one(x, sl):
+        state = dynamics.retrieve(Xi, x, beta, separation=separation, phi=phi, max_steps=steps, tol=None).state
+        return state, dynamics.separation_weights(Xi, state, beta, separation=separation, phi=phi)
+
+    state, attention = dynamics.in_blocks(one, cue, cue_block, progress)
+    return KHMRetrieval(state=state, attention=attention)
 
 
 def energy(Xi, x, beta, W=None, c=None, separation: str = "softmax", normalize: bool = False) -> torch.Tensor:
@@ -245,12 +251,6 @@ def uhop_train(Xi: torch.Tensor, W0: torch.Tensor, c0: torch.Tensor | None = Non
         final = separation_loss(Xi, W, c, tau, variant, valid, block) if batch_size is None or batch_size >= M else losses[-1]
     losses.append(final.detach())
     return UHopResult(W=W.detach(), c=c.detach() if c is not None else None, losses=torch.stack(losses))
-
-
-def sample_sphere(shape: tuple[int, ...], generator: torch.Generator, dtype=torch.float32) -> torch.Tensor:
-    """Points uniform on the unit sphere ``S^{d-1}`` (``d = shape[-1]``)."""
-    g = torch.randn(shape, generator=generator, dtype=dtype)
-    return g / g.norm(dim=-1, keepdim=True)
 
 
 # ----------------------------------------------------------------------------- Prop. 3.1 and the Tammes problem

@@ -1,114 +1,37 @@
-"""What every result target writes, and how its claims become a verdict.
+"""A result target's life: begun from its config, finished into its four files, gathered from shards.
 
 A result target ``results/<paper>/<target>`` writes four files:
 
 - ``<target>.png`` and ``<target>.pdf``: the figure, with its caption printed beneath it;
 - ``<target>.csv``: the tidy data the figure plots (one row per plotted point);
-- ``<target>.json``: metadata (paper, scale, parameters, seed, versions, device, wall time) and the
-  claims the target tests, each with the paper's value, ours, the tolerance and whether it held.
-
-The verdict is ``reproduced`` when every claim holds, ``not reproduced`` when none does, and
-``partly`` otherwise.
+- ``<target>.json``: metadata (:mod:`assocmem.provenance`) and the claims the target tests with their verdict
+  (:mod:`assocmem.claims`).
 """
 
 from __future__ import annotations
 
-import platform
-import subprocess
-import textwrap
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .files import atomic_write, write_csv, write_json
+from .provenance import target_meta, versions
 
-VERDICTS = ("reproduced", "partly", "not reproduced")
-_PACKAGES = ("assocmem", "torch", "numpy", "pandas", "matplotlib", "seaborn", "networkx", "snakemake")
-
-
-@dataclass
-class Claim:
-    """One checkable statement of a paper.
-
-    ``tolerance`` states the threshold that decides ``passed`` (a project tolerance unless the paper
-    gives one); ``paper_value`` is the paper's number where it gives one.
-    """
-
-    id: str
-    statement: str
-    our_value: str
-    tolerance: str
-    passed: bool
-    paper_value: str | None = None
-
-
-def verdict(claims: list[Claim]) -> str:
-    """Combine claims into ``reproduced``, ``partly`` or ``not reproduced``."""
-    if not claims:
-        raise ValueError("a result target must test at least one claim")
-    n = sum(bool(c.passed) for c in claims)
-    return VERDICTS[0] if n == len(claims) else VERDICTS[2] if n == 0 else VERDICTS[1]
-
-
-def versions() -> dict[str, str]:
-    """Python, platform and package versions, and the git commit when run from a checkout."""
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in _PACKAGES:
-        try:
-            out[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        out["git_commit"] = commit.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        out["git_commit"] = "unknown"
-    return out
-
-
-def pyplot(style: str = "whitegrid", context: str = "paper", theme: bool = True):
-    """matplotlib.pyplot on the Agg backend and seaborn with the project's theme: returns (plt, sns).
-
-    ``theme=False`` leaves seaborn's theme as it is (for figures that never set one).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    if theme:
-        sns.set_theme(style=style, context=context)
-    return plt, sns
-
-
-def add_caption(fig, caption: str, width: int = 150) -> None:
-    """Print ``caption`` beneath the axes of ``fig`` so the PNG and PDF carry it."""
-    wrapped = textwrap.fill(caption, width=width)
-    n_lines = wrapped.count("\n") + 1
-    height = fig.get_figheight()
-    pad = 0.17 * n_lines + 0.2
-    fig.set_figheight(height + pad)
-    fig.subplots_adjust(bottom=(pad + 0.05 * height) / (height + pad))
-    fig.text(0.01, 0.01, wrapped, ha="left", va="bottom", fontsize=8, wrap=False)
+if TYPE_CHECKING:  # imported where used: a model run (which begins a target) does not depend on the claims
+    from .claims import Claim
 
 
 def write_target(prefix: Path | str, *, figure, table: pd.DataFrame, meta: dict) -> dict:
     """Write ``<prefix>.{png,pdf,csv,json}``; return the metadata written.
 
-    ``meta`` must hold ``claims`` (a list of :class:`Claim`); the target name, the verdict and the
+    ``meta`` must hold ``claims`` (a list of :class:`assocmem.claims.Claim`); the target name, the verdict and the
     versions are added here.
     """
+    from .claims import verdict
+
     prefix = Path(prefix)
     claims = meta["claims"]
     meta = {
@@ -126,26 +49,6 @@ def write_target(prefix: Path | str, *, figure, table: pd.DataFrame, meta: dict)
                            metadata={"CreationDate": None} if ext == "pdf" else {"Software": None})
     write_csv(table, paths["csv"])
     write_json(meta, paths["json"])
-    return meta
-
-
-def target_meta(config: dict, *, paper: str, paper_key: str, params: dict, device, dtype, caption: str,
-                claims: list[Claim], started: float, run_wall_s: float | None = None, **extra) -> dict:
-    """The metadata every target records, plus experiment-specific ``extra`` fields.
-
-    ``started`` is the ``time.perf_counter()`` reading when the target began; the wall time is
-    measured up to this call. Pass the result to :func:`write_target`.
-    """
-    import time
-
-    from .device import describe
-
-    meta = dict(paper=paper, paper_key=paper_key, scale=config["scale"], seed=config["seed"],
-                parameters=params, device=describe(device) if not isinstance(device, str) else device,
-                dtype=str(dtype), caption=caption, claims=claims, **extra)
-    if run_wall_s is not None:
-        meta["run_wall_time_s"] = round(run_wall_s, 2)
-    meta["wall_time_s"] = round(time.perf_counter() - started, 2)
     return meta
 
 
@@ -181,8 +84,10 @@ def finish_target(run: TargetRun, out_prefix: Path | str, *, paper: str, paper_k
                   table: pd.DataFrame, caption: Callable[[str], str], figure: Callable[[str], Any],
                   run_wall_s: float | None = None, dtype=None, device=None, **extra) -> dict:
     """Finish a target: ``caption(verdict)`` gives the caption, ``figure(caption)`` the figure; the
-    metadata (:func:`target_meta`, with the run's device and dtype unless given) and the files are
-    written by :func:`write_target`. Return the metadata written."""
+    metadata (:func:`assocmem.provenance.target_meta`, with the run's device and dtype unless given) and the
+    files are written by :func:`write_target`. Return the metadata written."""
+    from .claims import verdict
+
     cap = caption(verdict(claims))
     write_csv(table, Path(out_prefix).with_suffix(".csv"))  # the data first: a failing figure must not lose a run
     fig = figure(cap)

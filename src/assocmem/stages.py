@@ -77,7 +77,7 @@ def _run(module: str, config: dict, data: dict[str, Path], threads: int | None) 
     """``module.run_stage`` and its provenance: scale, seed, parameters, device, dtype, data, wall time, versions."""
     from . import device as _device
     from .config import experiment_params
-    from .results import versions
+    from .provenance import versions
 
     mod = importlib.import_module(module)
     started = time.perf_counter()

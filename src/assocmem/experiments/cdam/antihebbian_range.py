@@ -29,6 +29,7 @@ from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
+from ... import graphs as _graphs
 from ...results import begin_target
 from ... import stages
 from ...stages import Runs
@@ -66,9 +67,9 @@ def run(params: dict, *, seed: int, device: torch.device, dtype: torch.dtype) ->
     """
     p, n = params["p"], params["n"]
     settings = torch.tensor(params["settings"], dtype=torch.float64)
-    A = cdam.cycle_graph(p)
-    M = cdam.normalized_adjacency(A).to(device, dtype)
-    dist = cdam.graph_distance(A)
+    A = _graphs.cycle_graph(p)
+    M = _graphs.normalized_adjacency(A).to(device, dtype)
+    dist = _graphs.graph_distance(A)
     rows, first = [], {}
     for s in range(params["seeds"]):
         g = _device.generator(seed * 100_003 + s)

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ... import cdam, stages
-from ...results import Claim, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import finish_target
 from .antihebbian_range import (ANTI_MIN_D1, AUTHOR_MAX_MAD, AUTHOR_VALUES, AUTO_MAX_ABS, NAME, PAPER,
                                      PAPER_KEY, RANGE_LEVEL)
 

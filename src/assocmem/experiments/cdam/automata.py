@@ -41,6 +41,7 @@ from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
+from ... import graphs as _graphs
 from ...results import begin_target
 from ...stages import Runs
 
@@ -70,10 +71,7 @@ def build(n: int, k: int, generator: torch.Generator) -> tuple[torch.Tensor, tor
     R = torch.rand(len(RELATIONS), n, generator=generator, dtype=torch.float64)
     comp = torch.stack([torch.cat([C[CHARACTERS.index(s), :k], R[RELATIONS.index(r), k:]]) for s, r, _ in FACTS])
     Xi = torch.cat([C, comp])
-    A = torch.zeros(len(Xi), len(Xi), dtype=torch.float64)
-    A[range(4), range(4)] = 1.0
-    for j, (_, _, t) in enumerate(FACTS):
-        A[4 + j, CHARACTERS.index(t)] = 1.0
+    A = _graphs.automaton(len(CHARACTERS), [CHARACTERS.index(t) for _, _, t in FACTS])
     return Xi, A, R
 
 
@@ -155,10 +153,7 @@ def build_dfa(delta: torch.Tensor, n: int, k: int, generator: torch.Generator):
     sym = torch.rand(ns, n, generator=generator, dtype=torch.float64)
     comp = torch.cat([X[:, None, :k].expand(nq, ns, k), sym[None, :, k:].expand(nq, ns, n - k)], -1)
     Xi = torch.cat([X, comp.reshape(nq * ns, n)])
-    A = torch.zeros(len(Xi), len(Xi), dtype=torch.float64)
-    A[range(nq), range(nq)] = 1.0
-    A[nq + torch.arange(nq * ns), delta.reshape(-1)] = 1.0
-    return Xi, A, sym
+    return Xi, _graphs.automaton(nq, delta.reshape(-1)), sym
 
 
 def run_dfa(Xi, A, sym, n_states: int, strings: torch.Tensor, params: dict, start: int = 0) -> torch.Tensor:

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ... import stages
-from ...results import Claim, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import finish_target
 from .automata import CHARACTERS, DFA_COUNTS, DFA_MIN_CORRECT, FACTS, NAME, PAPER, PAPER_KEY, RELEASED
 
 

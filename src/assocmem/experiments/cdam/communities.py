@@ -25,6 +25,7 @@ from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
+from ... import graphs as _graphs
 from ...results import begin_target
 from ... import stages
 from ...stages import Runs
@@ -42,48 +43,11 @@ KARATE_MIN_ARI = 0.6  # best 2-cluster ARI vs the factions over a <= -0.5
 TUTTE_MIN_ARI = 0.9  # 3-cluster ARI vs the fragments at the most negative a
 
 
-def tutte_fragments(G) -> np.ndarray:
-    """Fragment label (0, 1, 2) of every node of the Tutte graph, -1 for the centre.
-
-    The centre is node 0 (degree 3, one edge into each fragment). Without it each 15-node fragment
-    hangs on the rest by exactly two edges, so it is a component left after removing some pair of edges.
-    """
-    import itertools
-
-    import networkx as nx
-
-    rest = G.copy()
-    rest.remove_node(0)
-    frags: list[frozenset] = []
-    for e1, e2 in itertools.combinations(list(rest.edges()), 2):
-        cut = rest.copy()
-        cut.remove_edges_from([e1, e2])
-        for comp in nx.connected_components(cut):
-            if len(comp) == 15 and frozenset(comp) not in frags:
-                frags.append(frozenset(comp))
-        if len(frags) == 3:
-            break
-    if len(frags) != 3 or len(set().union(*frags)) != 45:
-        raise RuntimeError("could not find the Tutte graph's three fragments")
-    labels = np.full(G.number_of_nodes(), -1)
-    for c, comp in enumerate(sorted(frags, key=min)):
-        labels[sorted(comp)] = c
-    return labels
-
-
 def graphs() -> dict:
-    """The two graphs with their ground-truth partitions (labels; -1 = not scored)."""
-    import networkx as nx
-
-    karate = nx.karate_club_graph()
-    k_truth = np.array([int(karate.nodes[i]["club"] == "Officer") for i in range(karate.number_of_nodes())])
-    tutte = nx.tutte_graph()
-    t_truth = tutte_fragments(tutte)
-    out = {}
-    for name, G, truth, k in (("karate", karate, k_truth, 2), ("tutte", tutte, t_truth, 3)):
-        A = torch.tensor(nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()), weight=None))
-        out[name] = dict(A=A, truth=truth, k=k)
-    return out
+    """The two graphs (:mod:`assocmem.graphs`) with their ground-truth partitions (labels; -1 = not scored) and the
+    number of parts ``k``."""
+    return {"karate": dict(A=_graphs.karate_club(), truth=_graphs.karate_factions(), k=2),
+            "tutte": dict(A=_graphs.tutte(), truth=_graphs.tutte_fragments(), k=3)}
 
 
 def cluster(att: np.ndarray, k: int | None = None, threshold: float | None = None) -> np.ndarray:
@@ -106,7 +70,7 @@ def run(params: dict, *, seed: int, device: torch.device, dtype: torch.dtype) ->
     rows, example = [], {}
     for gi, (name, g) in enumerate(graphs().items()):
         p = g["A"].shape[0]
-        M = cdam.normalized_adjacency(g["A"]).to(device, dtype)
+        M = _graphs.normalized_adjacency(g["A"]).to(device, dtype)
         scored = g["truth"] >= 0
         for s in range(params["seeds"]):
             gen = _device.generator(seed * 100_003 + 1_000 * gi + s)

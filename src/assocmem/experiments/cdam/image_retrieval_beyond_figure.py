@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ... import stages
-from ...results import Claim, add_caption, finish_target, pyplot, verdict
+from ...claims import Claim, verdict
+from ...plotting import add_caption, pyplot
+from ...results import finish_target
 from .image_retrieval import DATASET_NOTES
 from .image_retrieval_beyond import NAME, PAPER, PAPER_KEY, SLACK, SMALL_A_MIN
 from .image_retrieval_figure import summarize

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ... import stages
-from ...results import Claim, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import finish_target
 from .image_retrieval import AUTHOR_MAX_MAD, AUTHOR_VALUES, DATASET_NOTES, NAME, PAPER, PAPER_KEY, SMALL_A_MIN
 
 

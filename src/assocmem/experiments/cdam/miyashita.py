@@ -28,6 +28,7 @@ from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
+from ... import graphs as _graphs
 from ...data import load_tensors, sequence_distance
 from ...results import begin_target
 from ... import stages
@@ -57,7 +58,7 @@ def run(patterns: torch.Tensor, position: torch.Tensor, params: dict, *, seed: i
     """Per-seed mean attractor correlation at each sequence distance for every ``a`` (``h = 1 - a``)."""
     D = sequence_distance(position, params["cyclic"])
     A = (D == 1).to(torch.float64)
-    M = cdam.normalized_adjacency(A).to(device, dtype)
+    M = _graphs.normalized_adjacency(A).to(device, dtype)
     a = torch.tensor(params["a_values"], dtype=torch.float64)
     h = 1.0 - a
     Xi = patterns.to(device, dtype)

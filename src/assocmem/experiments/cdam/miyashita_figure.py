@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ... import stages
-from ...results import Claim, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import finish_target
 from .antihebbian_range_figure import recall_range
 from .miyashita import (ANTI_A, ANTI_MIN_D1, AUTO_MAX_ABS, FAR_FROM, FAR_MAX_ABS, MONKEY_RANGE, NAME, PAPER,
                              PAPER_KEY, RANGE_BOUNDS, RANGE_LEVEL)

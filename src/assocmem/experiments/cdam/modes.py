@@ -51,6 +51,7 @@ from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
+from ... import graphs as _graphs
 from ...results import begin_target
 from ...stages import Runs
 
@@ -68,28 +69,20 @@ VAR_U01 = 1.0 / 12.0  # variance of a U[0,1] unit
 
 
 def make_graph(name: str, params: dict, seed: int) -> torch.Tensor:
-    """Adjacency ``(p, p)`` (float64) of one of the spec's graphs; random graphs are seeded and connected."""
-    import networkx as nx
-
+    """Adjacency ``(p, p)`` (float64) of the spec's graph ``name`` (:mod:`assocmem.graphs`) with its sizes from
+    ``params``; random graphs are seeded and connected."""
     p = params["p_random"]
     if name == "cycle":
-        return cdam.cycle_graph(params["p_cycle"])
+        return _graphs.cycle_graph(params["p_cycle"])
     if name == "karate":
-        G = nx.karate_club_graph()
-    elif name == "tutte":
-        G = nx.tutte_graph()
-    elif name == "erdos_renyi":
-        for t in range(1000):
-            G = nx.gnp_random_graph(p, params["er_edge_prob"], seed=seed * 1000 + t)
-            if nx.is_connected(G):
-                break
-        else:
-            raise RuntimeError("no connected Erdos-Renyi graph in 1000 tries; raise er_edge_prob")
-    elif name == "watts_strogatz":
-        G = nx.connected_watts_strogatz_graph(p, params["ws_k"], params["ws_rewire"], seed=seed)
-    else:
-        raise ValueError(f"unknown graph {name!r}")
-    return torch.tensor(nx.to_numpy_array(G, nodelist=sorted(G.nodes()), weight=None), dtype=torch.float64)
+        return _graphs.karate_club()
+    if name == "tutte":
+        return _graphs.tutte()
+    if name == "erdos_renyi":
+        return _graphs.erdos_renyi(p, params["er_edge_prob"], seed)
+    if name == "watts_strogatz":
+        return _graphs.watts_strogatz(p, params["ws_k"], params["ws_rewire"], seed)
+    raise ValueError(f"unknown graph {name!r}")
 
 
 def grid(params: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -122,8 +115,8 @@ def run(params: dict, *, seed: int, device: torch.device, dtype: torch.dtype, su
             A = make_graph(name, params, seed * 100 + s)
             gi = GRAPHS.index(name)  # seeds depend on the graph, not on which others run (shards agree)
             p = A.shape[0]
-            M = cdam.normalized_adjacency(A)
-            dist = cdam.graph_distance(A)
+            M = _graphs.normalized_adjacency(A)
+            dist = _graphs.graph_distance(A)
             gen = _device.generator(seed * 100_003 + 1_000 * gi + s)
             Xi = torch.rand(p, params["n"], generator=gen, dtype=torch.float64)
             cues = cdam.noisy_cues(Xi, params["noise"], gen)

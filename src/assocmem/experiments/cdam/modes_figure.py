@@ -11,7 +11,10 @@ import torch
 
 from ... import cdam, stages
 from ... import device as _device
-from ...results import Claim, TargetRun, add_caption, finish_target, pyplot
+from ... import graphs as _graphs
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, finish_target
 from .modes import LARGE_N, MIN_AGREEMENT, NAME, PAPER, PAPER_KEY, make_graph
 
 
@@ -195,7 +198,7 @@ def write_figure(tr: TargetRun, runs: stages.Runs, out_prefix: Path, run_wall: f
     device = tr.device if isinstance(tr.device, str) else _device.describe(tr.device)
     table = summarize(runs.table)
     claims = evaluate_claims(table)
-    graphs = {g: cdam.normalized_adjacency(make_graph(g, params, config["seed"] * 100)) for g in params["graphs"]}
+    graphs = {g: _graphs.normalized_adjacency(make_graph(g, params, config["seed"] * 100)) for g in params["graphs"]}
     return finish_target(
         tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
         caption=lambda v: caption(params, config["scale"], v, device),

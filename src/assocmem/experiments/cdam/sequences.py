@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 
 from ...registry import PAPERS, Target
-from ... import cdam
+from ... import cdam, graphs
 from ... import device as _device
 from ...data.images import as_patterns, load_images
 from ...results import begin_target
@@ -138,78 +138,26 @@ def make_clips(images: torch.Tensor, params: dict, seed: int) -> dict[str, torch
 # ----------------------------------------------------------------------------- dynamics and scores
 
 
-def sequence_run(
-    Xi: torch.Tensor,
-    M: torch.Tensor,
-    cues: torch.Tensor,
-    a,
-    h,
-    beta,
-    *,
-    eta,
-    kappa: float,
-    steps: int,
-    distract_every: int = 0,
-    distract_gain: float = 0.0,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """CDAM update (as :func:`assocmem.cdam.run`, settings x cues in one batch) recording only the argmax frame.
-
-    ``a``, ``h``, ``beta`` and ``eta`` are scalars or 1-d of a common length ``S`` (one entry per setting).
-    Returns ``argmax`` ``(T + 1, S, C)`` (frame most Pearson-correlated with the state; index 0 = the cue)
-    and ``injected`` ``(T + 1,)`` bool (steps after which a distractor was applied). With
-    ``distract_every = k > 0``, after every ``k``-th step each state is moved to
-    ``(1 - g) sigma + g xi_d``, ``xi_d`` at a random offset of ``p/4 .. 3p/4`` frames from its argmax.
-    """
-    dt, dev = Xi.dtype, Xi.device
-    a, h, beta, eta = (torch.as_tensor(v, dtype=dt, device=dev).reshape(-1) for v in (a, h, beta, eta))
-    S = max(a.numel(), h.numel(), beta.numel(), eta.numel())
-    a, h, beta, eta = (v.expand(S) if v.numel() == 1 else v for v in (a, h, beta, eta))
-    if not (a.numel() == h.numel() == beta.numel() == eta.numel() == S):
-        raise ValueError("a, h, beta and eta must be scalars or 1-d of the same length")
-    C, (p, n) = cues.shape[0], Xi.shape
-    M = M.to(dev, dt)
-    a_rows, h_rows = a.repeat_interleave(C)[:, None], h.repeat_interleave(C)[:, None]
-    beta_rows, eta_rows = beta.repeat_interleave(C)[:, None], eta.repeat_interleave(C)[:, None]
-    # The coefficient form of assocmem.cdam.run: sigma = c * cue + z Xi, with c = prod (1 - eta) (and (1 - g) at a
-    # distractor), so the overlaps u = Xi sigma = c * Xi cue + z Xi Xi^T cost O(p^2) per state and step. The Pearson
-    # argmax needs no state normalisation: corr(sigma, xi_mu) = (u_mu - mean(xi_mu) * sum(sigma)) /
-    # (||xi_mu - mean(xi_mu)|| * ||sigma - mean(sigma)||), and the last factor is common to all mu.
-    G = Xi @ Xi.T
-    xm = Xi.mean(dim=-1)
-    xn = (Xi - xm[:, None]).norm(dim=-1).clamp_min(1e-12)
-    cues = cues.to(dev, dt)
-    u0 = (cues @ Xi.T).repeat(S, 1)
-    cue_sum = cues.sum(-1).repeat(S)[:, None]
-    z = torch.zeros_like(u0)
-    c = torch.ones_like(eta_rows)
-
-    def overlaps() -> torch.Tensor:
-        return c * u0 + z @ G
-
-    def read(u: torch.Tensor) -> torch.Tensor:
-        state_sum = c * cue_sum + n * (z @ xm)[:, None]
-        return ((u - state_sum * xm) / xn).argmax(-1)
-
-    u = u0
-    arg = [read(u)]
+def winner_trace(Xi, M, cues, a, h, beta, *, eta, kappa: float, steps: int, distract_every: int = 0,
+                 distract_gain: float = 0.0, generator: torch.Generator | None = None):
+    """The frame most correlated with the state after every step, ``(T + 1, S, C)`` (index 0 = the cue), from
+    :func:`assocmem.cdam.run` (settings x cues in one batch), and ``injected`` ``(T + 1,)``: the steps after which
+    a distractor was applied. With ``distract_every = k > 0``, after every ``k``-th step but the last each state is
+    pushed to ``(1 - g) sigma + g xi_d``, ``xi_d`` at a random offset of ``p/4 .. 3p/4`` frames from its argmax."""
+    p = Xi.shape[0]
     injected = torch.zeros(steps + 1, dtype=torch.bool)
     lo, hi = p // 4, max(p // 4 + 1, (3 * p) // 4 + 1)
-    rows = torch.arange(u0.shape[0], device=dev)
-    for t in range(1, steps + 1):
-        w = torch.softmax(beta_rows * u, dim=-1)  # = dynamics.separation_weights (dot, softmax)
-        z = z + eta_rows * (a_rows * w + h_rows * (w @ M) - kappa / p - z)
-        c = c * (1 - eta_rows)
-        u = overlaps()
-        if distract_every and t % distract_every == 0 and t < steps:
-            off = torch.randint(lo, hi, (u.shape[0],), generator=generator).to(dev)
-            d = (read(u) + off) % p
-            z, c = (1 - distract_gain) * z, (1 - distract_gain) * c
-            z[rows, d] += distract_gain
-            u = overlaps()
-            injected[t] = True
-        arg.append(read(u))
-    return torch.stack(arg).view(steps + 1, S, C).cpu(), injected
+
+    def distract(t: int, corr: torch.Tensor):
+        if not distract_every or t % distract_every or t >= steps:
+            return None
+        off = torch.randint(lo, hi, (corr.shape[0],), generator=generator).to(corr.device)
+        injected[t] = True
+        return (corr.argmax(-1) + off) % p, distract_gain
+
+    r = cdam.run(Xi, M, cues, a, h, beta, eta=eta, kappa=kappa, steps=steps, keep_state=False,
+                 method="coefficients", record_winners=True, perturb=distract)
+    return r.winners.cpu(), injected
 
 
 def trace_scores(
@@ -250,7 +198,7 @@ def _named(params: dict) -> tuple[torch.Tensor, torch.Tensor]:
 def run(clips: dict, params: dict, *, seed: int, device: torch.device, dtype: torch.dtype):
     """Rows: named settings (both beta/eta pairs), the (a, h) grid, and the distractor sweep; plus example traces."""
     p = params["n_frames"]
-    M = cdam.normalized_adjacency(cdam.cycle_graph(p, directed=True)).to(device, dtype)
+    M = graphs.normalized_adjacency(graphs.cycle_graph(p, directed=True)).to(device, dtype)
     a_n, h_n = _named(params)
     ga, gh = torch.meshgrid(
         torch.tensor(params["grid_a"], dtype=torch.float64),
@@ -273,7 +221,7 @@ def run(clips: dict, params: dict, *, seed: int, device: torch.device, dtype: to
             cues = cdam.noisy_cues(X, params["noise"], gen).to(device, dtype)
             base = {"clip": clip, "seed": s}
             # The named settings at every (beta, eta) pair and the grid (first pair) form one batch.
-            arg, _ = sequence_run(
+            arg, _ = winner_trace(
                 Xi, M, cues, a_all, h_all, beta_all, eta=eta_all, kappa=params["kappa"], steps=params["steps"]
             )
             sc = trace_scores(arg, p, cue=torch.arange(p))
@@ -294,7 +242,7 @@ def run(clips: dict, params: dict, *, seed: int, device: torch.device, dtype: to
                 for k, (beta, eta) in enumerate(params["beta_eta"]):
                     traces[(clip, beta, eta)] = arg[:, k * n_named : (k + 1) * n_named]
             beta, eta = params["beta_eta"][0]
-            arg, inj = sequence_run(
+            arg, inj = winner_trace(
                 Xi,
                 M,
                 cues,

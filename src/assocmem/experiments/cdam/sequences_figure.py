@@ -11,7 +11,9 @@ import pandas as pd
 
 from ... import device as _device
 from ... import stages
-from ...results import Claim, TargetRun, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, finish_target
 from .sequences import (ADVANCE_MIN, AUTO_MIN_STAY, CLEAN_MIN, CLIPS, DISTRACT_MIN, METRICS, NAME, PAPER,
                              PAPER_KEY)
 

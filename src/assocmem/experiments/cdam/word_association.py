@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
+from ... import graphs as _graphs
 from ...data import word_association as wa
 from ...results import begin_target
 from ...stages import Runs
@@ -116,8 +117,8 @@ def run(graphs: dict, params: dict, *, seed: int, device: torch.device, dtype: t
     for source, (words, A) in graphs.items():
         si = SOURCES.index(source)  # seeds depend on the source, not on which others run (shards agree)
         p = len(words)
-        M = cdam.normalized_adjacency(A).to(device, dtype)
-        dist = cdam.graph_distance(A)
+        M = _graphs.normalized_adjacency(A).to(device, dtype)
+        dist = _graphs.graph_distance(A)
         A_np = A.numpy()
         for s in range(params["seeds"]):
             bar.update()

@@ -11,8 +11,9 @@ import pandas as pd
 
 from ... import device as _device
 from ... import cdam, stages
-from ...results import (Claim, TargetRun, add_caption, begin_target, finish_target, pyplot, read_shards,
-                       shard_devices, shard_summary)
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, begin_target, finish_target, read_shards, shard_devices, shard_summary
 from .word_association import (AUTO_MAX_D1, DIST_SLACK, GRAPH_NAMES, NAME, PAPER, PAPER_KEY, SOURCE_NAMES,
                                     SOURCES)
 

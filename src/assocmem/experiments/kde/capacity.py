@@ -38,7 +38,9 @@ from tqdm.auto import tqdm
 
 from ...registry import PAPERS, Target
 from ... import device as _device
+from ... import dynamics
 from ...results import begin_target
+from ...sampling import sample_sphere
 from ...stages import Runs
 from .. import cli
 
@@ -57,51 +59,15 @@ DROP_FROM_D = 12
 MIN_FIT_POINTS = 3
 
 
-def sphere_points(n: int, d: int, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
-    """``n`` points uniform on the unit sphere ``S^{d-1}``, shape ``(n, d)``."""
-    x = torch.randn(n, d, generator=generator, dtype=dtype)
-    return x / x.norm(dim=-1, keepdim=True)
-
-
-def mean_shift_step(Xi: torch.Tensor, x: torch.Tensor, beta, block: int | None = None) -> torch.Tensor:
-    """One mean-shift (Euclidean-similarity softmax) update, batched over memory sets.
-
-    ``Xi``: memories ``(S, N, D)``; ``x``: states ``(S, B, D)``; ``beta``: scalar or one value per state ``(B,)``
-    (``beta = 1 / (2 sigma^2)``). Returns ``sum_i softmax_i(-beta ||x - x_i||^2) x_i`` of shape ``(S, B, D)``.
-    Memories are processed in blocks of ``block`` with an online log-sum-exp, so the ``(S, B, N)`` weights are
-    never formed at once.
-    """
-    b = torch.as_tensor(beta, dtype=x.dtype, device=x.device)
-    b = b[:, None] if b.ndim else b
-    x2 = (x * x).sum(-1, keepdim=True)
-    step = Xi.shape[1] if not block else int(block)
-    m = s = v = None
-    for start in range(0, Xi.shape[1], step):
-        Xb = Xi[:, start:start + step]
-        sq = (x2 - 2.0 * x @ Xb.mT + (Xb * Xb).sum(-1)[:, None, :]).clamp_min(0.0)
-        logits = -b * sq  # (S, B, n_block)
-        mb = logits.amax(-1, keepdim=True)
-        if m is None:
-            m = mb
-            w = torch.exp(logits - m)
-            s, v = w.sum(-1, keepdim=True), w @ Xb
-        else:
-            m_new = torch.maximum(m, mb)
-            scale = torch.exp(m - m_new)
-            w = torch.exp(logits - m_new)
-            s = s * scale + w.sum(-1, keepdim=True)
-            v = v * scale + w @ Xb
-            m = m_new
-    return v / s
-
-
 def retrieval_fraction(Xi: torch.Tensor, starts: torch.Tensor, targets: torch.Tensor, beta, iterations: int,
                        tol: float, block: int | None = None) -> torch.Tensor:
-    """Run ``iterations`` mean-shift steps from ``starts`` ``(S, B, D)``; return a boolean ``(S, B)``: ended
-    within ``tol`` (Euclidean) of ``targets`` ``(S, B, D)``."""
+    """Run ``iterations`` mean-shift steps (:func:`assocmem.dynamics.update`, Euclidean similarity, memories in
+    blocks of ``block`` with an online log-sum-exp; all at once when ``None``) from ``starts`` ``(S, B, D)`` against
+    the memory sets ``Xi`` ``(S, N, D)``, with ``beta`` one value per state ``(B,)``; return a boolean ``(S, B)``:
+    ended within ``tol`` (Euclidean) of ``targets`` ``(S, B, D)``."""
     x = starts
     for _ in range(iterations):
-        x = mean_shift_step(Xi, x, beta, block)
+        x = dynamics.update(Xi, x, beta, similarity="neg_sq_euclidean", memory_block=block or Xi.shape[-2])
     return (x - targets).norm(dim=-1) < tol
 
 
@@ -114,9 +80,8 @@ def run(params: dict, *, seed: int, device: torch.device, dtype: torch.dtype, pr
     bar = tqdm(total=len(params["dims"]) * len(n_grid), desc=NAME, unit="N", disable=not progress, mininterval=2)
     for D in params["dims"]:
         g = _device.generator(seed * 1_000_003 + D)
-        pts = torch.stack([sphere_points(n_grid[-1], D, g) for _ in range(S)])  # (S, Nmax, D), nested in N
-        noise = torch.randn(S, P, D, generator=g, dtype=torch.float64)
-        noise = params["perturbation"] * noise / noise.norm(dim=-1, keepdim=True)
+        pts = torch.stack([sample_sphere((n_grid[-1], D), g, torch.float64) for _ in range(S)])  # nested in N
+        noise = sample_sphere((S, P, D), g, torch.float64, radius=params["perturbation"])
         pts, noise = pts.to(device, dtype), noise.to(device, dtype)
         for N in n_grid:
             p = min(P, N)

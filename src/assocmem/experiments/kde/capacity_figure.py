@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ... import stages
-from ...results import Claim, TargetRun, add_caption, finish_target, pyplot
+from ... import stages, stats
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, finish_target
 from .capacity import DROP_FROM_D, MIN_DROP, MIN_FIT_POINTS, MIN_R2, NAME, PAPER, PAPER_KEY
 
 
@@ -26,16 +28,6 @@ def capacity(raw: pd.DataFrame, min_fraction: float) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def loglinear_fit(D: np.ndarray, n_star: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares fit ``log N* = a + slope * D``; returns ``(slope, intercept, R^2)``."""
-    y = np.log(n_star.astype(float))
-    slope, intercept = np.polyfit(D.astype(float), y, 1)
-    resid = y - (intercept + slope * D)
-    ss_tot = ((y - y.mean()) ** 2).sum()
-    r2 = 1.0 - (resid**2).sum() / ss_tot if ss_tot > 0 else 0.0
-    return float(slope), float(intercept), float(r2)
-
-
 def summarize(raw: pd.DataFrame, params: dict) -> pd.DataFrame:
     """The tidy table: retrieval fractions (``kind = fraction``) and capacities (``kind = capacity``)."""
     cap = capacity(raw, params["min_fraction"]).assign(kind="capacity", tol=params["tol"])
@@ -44,11 +36,10 @@ def summarize(raw: pd.DataFrame, params: dict) -> pd.DataFrame:
 
 
 def _growth(cap: pd.DataFrame, sigma: float) -> tuple[float, float, float, int]:
-    """Log-linear fit over the uncensored, non-zero capacities at ``sigma``: slope, intercept, R^2, points."""
+    """Log-linear fit (:func:`assocmem.stats.loglinear_fit`) of ``log N*`` on ``D`` over the uncensored, non-zero
+    capacities at ``sigma``: slope, intercept, R^2, points."""
     c = cap[(cap["sigma"] == sigma) & ~cap["censored"].astype(bool) & (cap["capacity"] > 0)].sort_values("D")
-    if len(c) < 2:
-        return float("nan"), float("nan"), float("nan"), len(c)
-    return (*loglinear_fit(c["D"].to_numpy(), c["capacity"].to_numpy()), len(c))
+    return (*stats.loglinear_fit(c["D"].to_numpy(), c["capacity"].to_numpy()), len(c))
 
 
 def evaluate_claims(table: pd.DataFrame) -> list[Claim]:

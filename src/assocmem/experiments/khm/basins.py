@@ -26,6 +26,7 @@ from .. import cli
 from ...registry import PAPERS, Target
 from ... import device as _device
 from ... import kernelized as K
+from ...sampling import sample_sphere
 from ...results import begin_target
 from ...stages import Runs
 
@@ -58,7 +59,7 @@ def run(params: dict, *, seed: int):
     (one row per separation, N and draw, :func:`draw_table`), the memories ``(draws, M, 2)`` and the maps."""
     g = _device.generator(seed * 1_000_003 + params["memory_seed"])
     R, M = params["draws"], params["n_memories"]
-    Xi = K.sample_sphere((R, M, 2), g, torch.float64)
+    Xi = sample_sphere((R, M, 2), g, torch.float64)
     W0 = torch.stack([initial_map(2, params["init"], g) for _ in range(R)])
     snaps = K.uhop_snapshots(Xi, W0, params["uhop_steps"], lr=params["uhop_lr"], tau=params["uhop_tau"],
                              optimizer="adam")

@@ -9,23 +9,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ... import stages
-from ...results import (Claim, TargetRun, add_caption, begin_target, finish_target, pyplot, read_shards,
-                       shard_devices, shard_summary)
+from ... import stages, stats
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, begin_target, finish_target, read_shards, shard_devices, shard_summary
 from .capacity import DATASETS, NAME, PAPER, PAPER_KEY
-
-
-def _loglinear_fit(t: pd.DataFrame, log_x: bool = False) -> tuple[float, float]:
-    """Slope and R^2 of ln M* against D_Phi (rows with M* >= 2); against ln D_Phi (a power law) with ``log_x``."""
-    t = t[t["m_star"] >= 2]
-    if len(t) < 3:
-        return float("nan"), float("nan")
-    x, y = t["D_Phi"].to_numpy(float), np.log(t["m_star"].to_numpy(float))
-    x = np.log(x) if log_x else x
-    slope, icpt = np.polyfit(x, y, 1)
-    ss = ((y - (slope * x + icpt)) ** 2).sum()
-    r2 = 1 - ss / ((y - y.mean()) ** 2).sum() if len(set(y)) > 1 else float("nan")
-    return float(slope), float(r2)
 
 
 def _rows(table: pd.DataFrame, data: str) -> pd.DataFrame:
@@ -35,13 +23,16 @@ def _rows(table: pd.DataFrame, data: str) -> pd.DataFrame:
     return table[table["data"] == data]
 
 
-def loglinear_fit(table: pd.DataFrame, data: str, features: str = "U-Hop+",
-                  log_x: bool = False) -> tuple[float, float, int]:
-    """Slope and R^2 of ln M* against D_Phi (or ln D_Phi) for one dataset and feature kind, over the uncapped D_Phi;
-    and how many."""
+def capacity_fit(table: pd.DataFrame, data: str, features: str = "U-Hop+",
+                 log_x: bool = False) -> tuple[float, float, int]:
+    """Slope and R^2 of ln M* against D_Phi (against ln D_Phi, a power law, with ``log_x``) for one dataset and feature
+    kind, over the uncapped D_Phi with M* >= 2 (:func:`assocmem.stats.loglinear_fit`, nan below 3 points); and how
+    many uncapped D_Phi."""
     t = _rows(table, data)
     t = t[(t["features"] == features) & ~t["capped"].astype(bool)]
-    slope, r2 = _loglinear_fit(t, log_x)
+    fit = t[t["m_star"] >= 2]
+    x = fit["D_Phi"].to_numpy(float)
+    slope, _, r2 = stats.loglinear_fit(np.log(x) if log_x else x, fit["m_star"].to_numpy(float), min_points=3)
     return slope, r2, len(t)
 
 
@@ -68,8 +59,8 @@ def evaluate_claims(table: pd.DataFrame, params: dict) -> list[Claim]:
     if len(sphere):
         u = sphere[sphere["features"] == "U-Hop+"]
         # A capped M* is only a lower bound: leave it out of the fit.
-        slope, r2, n = loglinear_fit(sphere, "sphere")
-        power, power_r2, _ = loglinear_fit(sphere, "sphere", log_x=True)
+        slope, r2, n = capacity_fit(sphere, "sphere")
+        power, power_r2, _ = capacity_fit(sphere, "sphere", log_x=True)
         claims.append(Claim(
             id="log_capacity_linear_in_feature_dim",
             statement="log M* grows linearly with D_Phi (capacity exponential in the feature dimension), U-Hop+ "
@@ -96,7 +87,7 @@ def mnist_fit_note(table: pd.DataFrame) -> str:
     """The log-linear fit of the MNIST U-Hop+ capacities (reported, not a claim); empty without MNIST rows."""
     if not len(_rows(table, "mnist")):
         return ""
-    slope, r2, n = loglinear_fit(table, "mnist")
+    slope, r2, n = capacity_fit(table, "mnist")
     return f"MNIST U-Hop+ ln M* vs D_Phi: slope {slope:.3f}, R^2 {r2:.3f} over {n} uncapped D_Phi (not a claim)"
 
 
@@ -152,8 +143,8 @@ def power_law_note(table: pd.DataFrame) -> str:
     not a claim); empty without sphere rows."""
     if not len(_rows(table, "sphere")):
         return ""
-    slope, r2, n = loglinear_fit(table, "sphere")
-    power, power_r2, _ = loglinear_fit(table, "sphere", log_x=True)
+    slope, r2, n = capacity_fit(table, "sphere")
+    power, power_r2, _ = capacity_fit(table, "sphere", log_x=True)
     return (f"Spherical U-Hop+ M* over {n} D_Phi: a power law (ln M* vs ln D_Phi, exponent {power:.2f}) fits with "
             f"R^2 {power_r2:.3f}, the exponential (ln M* vs D_Phi) with R^2 {r2:.3f} (not a claim)")
 

@@ -28,6 +28,7 @@ from .. import cli
 from ...registry import PAPERS, Target
 from ... import device as _device
 from ... import kernelized as K
+from ...sampling import sample_sphere
 from ...results import begin_target
 from ...stages import Runs
 from .basins import grid_points, initial_map
@@ -50,7 +51,7 @@ def run(params: dict, *, seed: int):
     energies, memories, min_sep = {}, [], []
     for k, st in enumerate(params["settings"]):
         g = _device.generator(seed * 1_000_003 + st["memory_seed"])
-        Xi = K.sample_sphere((st["n_memories"], 2), g, torch.float64)
+        Xi = sample_sphere((st["n_memories"], 2), g, torch.float64)
         W0 = initial_map(2, params["init"], g)
         snaps = K.uhop_snapshots(Xi, W0, params["uhop_steps"], lr=params["uhop_lr"], tau=params["uhop_tau"],
                                  optimizer="sgd")

@@ -10,7 +10,9 @@ import pandas as pd
 import torch
 
 from ... import stages
-from ...results import Claim, TargetRun, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, finish_target
 from .energy_landscapes import NAME, NAMES, PAPER, PAPER_KEY
 
 

@@ -39,6 +39,7 @@ from .. import cli
 from ...registry import PAPERS, Target
 from ... import device as _device
 from ... import kernelized as K
+from ...sampling import sample_sphere
 from ...data import load_images
 from ...results import begin_target
 from ...stages import Runs
@@ -81,8 +82,8 @@ def run_synthetic(params: dict, *, seed: int) -> pd.DataFrame:
     """All trials as one batch: memories ``(R, M, d)``, queries ``(R, Q, d)``, one learned ``W`` per trial."""
     g = _device.generator(seed * 1_000_033 + 42)
     R, M, Q, d = params["trials"], params["n_memories"], params["n_queries"], params["dim"]
-    Xi = K.sample_sphere((R, M, d), g)
-    x = K.sample_sphere((R, Q, d), g)
+    Xi = sample_sphere((R, M, d), g)
+    x = sample_sphere((R, Q, d), g)
     W0 = K.kaiming_normal((R, params["feature_dim"], d), g)
     W = K.uhop_train(Xi, W0, steps=params["uhop_steps"], lr=params["uhop_lr"], tau=params["uhop_tau"]).W
     rows = []
@@ -106,19 +107,14 @@ def run_mnist(params: dict, data_path: Path, *, seed: int, device=torch.device("
     res = K.uhop_train(Xi, W0, steps=steps, lr=params["uhop_lr"], tau=params["uhop_tau"],
                        batch_size=params["batch_size"], generator=g)
     rows = []
-    blocks = range(0, x.shape[0], params["query_block"])
-    bar = tqdm(total=len(params["separations"]) * len(CONDITIONS) * len(blocks), desc=f"{NAME} MNIST retrieval",
-               unit="block", mininterval=2)
+    bar = tqdm(total=len(params["separations"]) * len(CONDITIONS) * x.shape[0], desc=f"{NAME} MNIST retrieval",
+               unit="query", mininterval=2)
     for sep in params["separations"]:
         for cond in CONDITIONS:
             Wc, norm = (None, False) if cond == "MHM" else (res.W, cond.endswith("normalized"))
-            ks = []
-            for start in blocks:
-                bar.update()
-                r = K.retrieve(Xi, x[start:start + params["query_block"]], params["beta"], Wc, separation=sep,
-                               normalize=norm, steps=params["steps"])
-                ks.append(support_size(r.attention, sep).cpu())
-            rows += _rows("MNIST", sep, cond, torch.cat(ks))
+            r = K.retrieve(Xi, x, params["beta"], Wc, separation=sep, normalize=norm, steps=params["steps"],
+                           cue_block=params["query_block"], progress=bar.update)
+            rows += _rows("MNIST", sep, cond, support_size(r.attention, sep).cpu())
     bar.close()
     return pd.DataFrame(rows)
 

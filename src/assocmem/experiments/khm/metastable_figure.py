@@ -9,7 +9,9 @@ import pandas as pd
 import torch
 
 from ... import stages
-from ...results import Claim, TargetRun, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, finish_target
 from .metastable import CONDITIONS, NAME, PAPER, PAPER_KEY
 
 

@@ -8,9 +8,10 @@ digits, positive iff the bag contains the data set's target digit; half the bags
 average-pooled by ``downsample``). No hyper-parameter search and no cross-validation: one fixed configuration, a fresh
 bag draw and initialisation per seed.
 
-Model (HopfieldPooling, Ramsauer et al. 2020): an MLP (2 layers, ReLU) embeds each instance; keys ``K = z W_K`` and
-values ``V = z W_V``; a learned query per head attends over the bag's instances, ``softmax(beta q K^T) V``; the pooled
-vector feeds a linear classifier. Trained with AdamW on the binary cross-entropy.
+Model (HopfieldPooling, Ramsauer et al. 2020; :mod:`assocmem.pooling`): an MLP (2 layers, ReLU) embeds each instance;
+keys ``K = z W_K`` and values ``V = z W_V``; a learned query per head attends over the bag's instances,
+``softmax(beta q K^T) V``; the pooled vector feeds a linear classifier. Trained with AdamW on the binary cross-entropy;
+scored by the test ROC AUC (:func:`assocmem.stats.auc`).
 
 U-Hop+ (stage I, Alg. 1): the bag's instances are the stored patterns and the key map ``Phi`` (embedding MLP and
 ``W_K``) is the feature map; before each of the first ``uhop_epochs`` training epochs, one separation epoch of Adam on
@@ -30,7 +31,6 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from ...registry import PAPERS, Target
 from ... import device as _device
+from ... import pooling, stats
 from ...data import load_images
 from ...kernelized import max_cosine, separation_loss
 from ...results import begin_target
@@ -55,7 +56,6 @@ TARGET_SPECS = (
     Target("tab_mil_mnist_bags", PAPERS["khm"], NAME, __name__, data=('mnist',), threads=1,
            summary="Hopfield pooling with and without U-Hop+ on MNIST bags"),
 )
-_KEY_PARAMS = ("W1", "b1", "W2", "b2", "Wk")  # the feature map Phi that U-Hop+ separates
 
 
 def instances(images: torch.Tensor, downsample: int) -> torch.Tensor:
@@ -90,43 +90,6 @@ def make_bags(labels: torch.Tensor, target: int, n_bags: int, params: dict, gene
     return idx, mask, y
 
 
-def init_params(E: int, d: int, params: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Parameters of ``E`` independent HopfieldPooling models, stacked on a leading axis (Kaiming-normal weights)."""
-    H, Z, dk, dv, h = params["hidden"], params["embedding"], params["key_dim"], params["key_dim"], params["heads"]
-
-    def kn(*shape):
-        return torch.randn(E, *shape, generator=generator) * math.sqrt(2.0 / shape[0])
-
-    return {"W1": kn(d, H), "b1": torch.zeros(E, 1, 1, H), "W2": kn(H, Z), "b2": torch.zeros(E, 1, 1, Z),
-            "Wk": kn(Z, dk),
-                "Wv": kn(Z, dv), "q": torch.randn(E, h, dk, generator=generator) / math.sqrt(dk),
-                "Wc": kn(h * dv, 1), "bc": torch.zeros(E, 1)}
-
-
-def keys_values(p: dict, X: torch.Tensor):
-    """Keys ``(E, B, L, dk)`` and values ``(E, B, L, dv)`` of instances ``X`` ``(E, B, L, d)``."""
-    z = torch.relu(torch.relu(X @ p["W1"][:, None] + p["b1"]) @ p["W2"][:, None] + p["b2"])
-    return z @ p["Wk"][:, None], z @ p["Wv"][:, None]
-
-
-def forward(p: dict, X: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
-    """Bag logits ``(E, B)``: Hopfield pooling ``softmax(beta q K^T) V`` per head, then a linear classifier."""
-    K, V = keys_values(p, X)
-    scores = beta * torch.einsum("ebld,ehd->ebhl", K, p["q"])
-    att = torch.softmax(scores.masked_fill(~mask[:, :, None, :], float("-inf")), dim=-1)
-    pooled = torch.einsum("ebhl,ebld->ebhd", att, V).flatten(2)  # (E, B, h * dv)
-    return (pooled @ p["Wc"])[..., 0] + p["bc"]
-
-
-def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """ROC AUC per row (Mann-Whitney, ties count 1/2); ``scores``, ``y``: ``(E, B)``."""
-    pos, neg = y > 0.5, y < 0.5
-    diff = scores[:, :, None] - scores[:, None, :]  # [e, i, j] = s_i - s_j
-    win = (diff > 0).float() + 0.5 * (diff == 0).float()
-    pair = (pos[:, :, None] & neg[:, None, :]).float()
-    return (win * pair).sum((1, 2)) / pair.sum((1, 2))
-
-
 def _clip_per_model(p: dict, names, max_norm: float) -> None:
     """Scale each model's gradient (over ``names``) to norm <= ``max_norm``."""
     sq = sum(p[n].grad.flatten(1).pow(2).sum(1) for n in names)
@@ -141,7 +104,7 @@ def train(p: dict, X: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, uhop: t
     for t in p.values():
         t.requires_grad_(True)
     opt = torch.optim.AdamW(list(p.values()), lr=params["lr"], weight_decay=params["weight_decay"])
-    sep_opt = torch.optim.Adam([p[n] for n in _KEY_PARAMS], lr=params["uhop_lr"])  # no decay: baseline untouched
+    sep_opt = torch.optim.Adam([p[n] for n in pooling.KEY_PARAMS], lr=params["uhop_lr"])  # no decay: baseline untouched
     n_train, bs = X.shape[1], params["batch_bags"]
     sep_w = uhop.float()
     # the separation epochs draw from their own generator, so the training order is the same with and without them
@@ -151,16 +114,16 @@ def train(p: dict, X: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, uhop: t
             order = torch.randperm(n_train, generator=sep_gen)
             for s in range(0, n_train, bs):
                 b = order[s:s + bs]
-                K, _ = keys_values(p, X[:, b])
+                K, _ = pooling.keys_values(p, X[:, b])
                 loss = separation_loss(K, None, None, params["tau"], "sum", valid=mask[:, b]).mean(1)
                 sep_opt.zero_grad()
                 (loss * sep_w).sum().backward()
-                _clip_per_model(p, _KEY_PARAMS, 1.0)
+                _clip_per_model(p, pooling.KEY_PARAMS, 1.0)
                 sep_opt.step()
         order = torch.randperm(n_train, generator=generator)
         for s in range(0, n_train, bs):
             b = order[s:s + bs]
-            logits = forward(p, X[:, b], mask[:, b], params["beta"])
+            logits = pooling.forward(p, X[:, b], mask[:, b], params["beta"])
             loss = F.binary_cross_entropy_with_logits(logits, y[:, b], reduction="none").mean(1).sum()
             opt.zero_grad()
             loss.backward()
@@ -193,7 +156,8 @@ def run(data: dict, params: dict, *, seed: int, device: torch.device, progress: 
     Xte, Mte, Yte = stack(1, data["test_images"])
     # every data member twice: baseline (first half) and U-Hop+ (second half), same bags and initialisation
     E = len(members)
-    init = init_params(E, Xtr.shape[-1], params, g)
+    sizes = {k: params[k] for k in ("hidden", "embedding", "key_dim", "heads")}
+    init = pooling.init_params(E, Xtr.shape[-1], g, **sizes)
     p = {k: torch.cat([v, v]).clone().to(device) for k, v in init.items()}
 
     def two(t):
@@ -203,9 +167,9 @@ def run(data: dict, params: dict, *, seed: int, device: torch.device, progress: 
     uhop = torch.cat([torch.zeros(E, dtype=torch.bool), torch.ones(E, dtype=torch.bool)]).to(device)
     train(p, Xtr, Mtr, Ytr, uhop, params, g, progress)
     with torch.no_grad():
-        scores = forward(p, Xte, Mte, params["beta"])
-        aucs = auc(scores, Yte).cpu()
-        K, _ = keys_values(p, Xte)
+        scores = pooling.forward(p, Xte, Mte, params["beta"])
+        aucs = stats.auc(scores, Yte).cpu()
+        K, _ = pooling.keys_values(p, Xte)
         cos = max_cosine(K, valid=Mte).mean(1).cpu()
     rows = []
     for i in range(2 * E):

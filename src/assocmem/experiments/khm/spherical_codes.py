@@ -30,6 +30,7 @@ from .. import cli
 from ...registry import PAPERS, Target
 from ... import device as _device
 from ... import kernelized as K
+from ...sampling import sample_sphere
 from ...results import begin_target
 from ...stages import Runs
 
@@ -56,7 +57,7 @@ def _run_group(ms: list[int], params: dict, g_code: torch.Generator, g_uhop: tor
                          lr=params["code_lr"], tau_start=params["code_tau"][0], tau_end=params["code_tau"][1])
     search = [float(K.min_angle_deg(P)) for P in codes]
     m_max = max(ms)
-    Xi = K.sample_sphere((len(ms), m_max, pd_), g_uhop, torch.float64)
+    Xi = sample_sphere((len(ms), m_max, pd_), g_uhop, torch.float64)
     valid = torch.arange(m_max)[None, :] < torch.tensor(ms)[:, None]
     W0 = K.kaiming_normal((len(ms), d, pd_), g_uhop, torch.float64)
     res = K.uhop_train(Xi, W0, steps=params["uhop_steps"], lr=params["uhop_lr"], tau=params["uhop_tau"], valid=valid)

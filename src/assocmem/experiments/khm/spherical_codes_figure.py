@@ -11,7 +11,9 @@ import torch
 
 from ... import kernelized as K
 from ... import stages
-from ...results import Claim, TargetRun, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, finish_target
 from .spherical_codes import NAME, PAPER, PAPER_KEY, SPEC_VALUES
 
 

@@ -37,7 +37,9 @@ from ...registry import PAPERS, Target
 from ... import corruption, device as _device, dynamics
 from ...data import as_patterns, load_images
 from ...files import write_csv, write_json
-from ...results import Claim, add_caption, begin_target, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import begin_target, finish_target
 
 NAME = "mhn_image_retrieval"
 TARGET = "fig_mhn_image_retrieval"
@@ -63,21 +65,17 @@ def to_patterns(images: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def _retrieve_chunked(Xi, cue, beta, known, params, progress=None):
-    """Retrieve every cue (rows of ``cue``, one ``beta`` each) in chunks; return per-cue results."""
-    finals, after_one, steps = [], [], []
-    for start in range(0, cue.shape[0], params["chunk_size"]):
-        sl = slice(start, start + params["chunk_size"])
-        kw = dict(clamp=known, tol=params["tol"])
-        first = dynamics.retrieve(Xi, cue[sl], beta[sl], max_steps=1, **kw)
-        rest = dynamics.retrieve(Xi, first.state, beta[sl], max_steps=params["max_steps"] - 1, **kw) \
-            if params["max_steps"] > 1 else first
-        after_one.append(first.state)
-        finals.append(rest.state)
-        steps.append(first.steps + (rest.steps if rest is not first else 0))
-        if progress is not None:
-            progress.update(cue[sl].shape[0])
-    return torch.cat(finals), torch.cat(after_one), torch.cat(steps)
+def _retrieve(Xi, cue, beta, known, params, progress=None):
+    """Retrieve every cue (rows of ``cue``, one ``beta`` each), ``chunk_size`` cues at a time; return the final
+    states, the states after one update and the number of updates."""
+    kw = dict(clamp=known, tol=params["tol"], cue_block=params["chunk_size"])
+    first = dynamics.retrieve(Xi, cue, beta, max_steps=1, **kw,
+                              progress=progress.update if progress is not None and params["max_steps"] == 1 else None)
+    if params["max_steps"] == 1:
+        return first.state, first.state, first.steps
+    rest = dynamics.retrieve(Xi, first.state, beta, max_steps=params["max_steps"] - 1, **kw,
+                             progress=progress.update if progress is not None else None)
+    return rest.state, first.state, first.steps + rest.steps
 
 
 def run(
@@ -123,7 +121,7 @@ def run(
         beta = betas.repeat_interleave(q).to(device, dtype)
         if known is not None:
             known = known.to(device)
-        final, one, steps = _retrieve_chunked(Xi, cue, beta, known, params, bar)
+        final, one, steps = _retrieve(Xi, cue, beta, known, params, bar)
         target = Xi[:q].repeat(nb, 1)
         err = (final - target).norm(dim=1).view(nb, q).double().cpu()
         err1 = (one - target).norm(dim=1).view(nb, q).double().cpu()

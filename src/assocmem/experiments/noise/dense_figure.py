@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ... import stages
-from ...results import Claim, TargetRun, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, finish_target
 from .dense import MIN_GAIN, NAME, PAPER, PAPER_KEY
 
 

@@ -44,7 +44,9 @@ from ...registry import PAPERS, Target
 from ... import constraint_network as cn
 from ... import device as _device
 from ...files import write_csv, write_json
-from ...results import Claim, add_caption, begin_target, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import begin_target, finish_target
 from .. import cli
 
 NAME = "noise_enhanced"

@@ -11,7 +11,9 @@ import pandas as pd
 import torch
 
 from ... import stages
-from ...results import Claim, TargetRun, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, finish_target
 from .correlated_recall import (COINCIDE_TOL, DECODERS, GATED, NAME, PAPER, PAPER_KEY, RULE_NAMES, RULE_SHORT,
                                       STATS_SE)
 

@@ -12,7 +12,9 @@ import pandas as pd
 import torch
 
 from ... import stages
-from ...results import Claim, TargetRun, add_caption, finish_target, pyplot
+from ...claims import Claim
+from ...plotting import add_caption, pyplot
+from ...results import TargetRun, finish_target
 from .capacity import (ANNIHILATE_TOL, HEBBIAN_CAPACITY, MAX_FAIL, MIN_AGREEMENT, NAME, PAPER,
                                        PAPER_KEY)
 

@@ -1,0 +1,34 @@
+"""A paper's checkable claims and the verdict they add up to.
+
+The verdict is ``reproduced`` when every claim holds, ``not reproduced`` when none does, and ``partly`` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VERDICTS = ("reproduced", "partly", "not reproduced")
+
+
+@dataclass
+class Claim:
+    """One checkable statement of a paper.
+
+    ``tolerance`` states the threshold that decides ``passed`` (a project tolerance unless the paper
+    gives one); ``paper_value`` is the paper's number where it gives one.
+    """
+
+    id: str
+    statement: str
+    our_value: str
+    tolerance: str
+    passed: bool
+    paper_value: str | None = None
+
+
+def verdict(claims: list[Claim]) -> str:
+    """Combine claims into ``reproduced``, ``partly`` or ``not reproduced``."""
+    if not claims:
+        raise ValueError("a result target must test at least one claim")
+    n = sum(bool(c.passed) for c in claims)
+    return VERDICTS[0] if n == len(claims) else VERDICTS[2] if n == 0 else VERDICTS[1]
