@@ -46,6 +46,12 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     Paper("savin", "Savin, Dayan & Lengyel 2013, Correlations strike back (again): the case of associative memory "
                    "retrieval (NIPS)",
           "Savin, Dayan & Lengyel 2013 (correlated recall)"),
+    Paper("drdam", "Hoover, Chau, Strobelt, Ram & Krotov 2024, Dense Associative Memory Through the Lens of Random "
+                   "Features (NeurIPS 2024)",
+          "Hoover et al. 2024 (DrDAM, random features)"),
+    Paper("diffusion", "Hoover, Strobelt, Krotov, Hoffman, Kira & Chau 2023, Memory in Plain Sight: Surveying the "
+                       "Uncanny Resemblances of Associative Memories and Diffusion Models (arXiv 2309.16750)",
+          "Hoover et al. 2023 (diffusion models as associative memories)"),
 ]}
 
 # Prepared data files, by the name a target's ``data`` uses (paths relative to the working directory).
@@ -126,6 +132,8 @@ MODULES = (
     "kde.capacity", "sparse_recovery.capacity",
     "noise.enhanced", "noise.dense",
     "savin.correlated_recall",
+    # drdam modules
+    # diffusion modules
 )
 
 
