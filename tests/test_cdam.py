@@ -12,6 +12,12 @@ import torch
 from assocmem import cdam, device, graphs
 from assocmem.claims import verdict
 from assocmem.experiments.cdam import antihebbian_range as exp
+from assocmem.experiments.cdam import antihebbian_range_figure as exp_fig
+from assocmem.experiments.cdam import automata_figure as aut_fig
+from assocmem.experiments.cdam import communities_figure as com_fig
+from assocmem.experiments.cdam import image_retrieval_beyond_figure as beyond_fig
+from assocmem.experiments.cdam import image_retrieval_figure as img_fig
+from assocmem.experiments.cdam import miyashita_figure as miy_fig
 
 SETTINGS = [[1.0, 0.0], [0.5, 0.5], [-0.5, 1.5], [-2.0, 3.0]]
 PARAMS = dict(p=30, n=1000, settings=SETTINGS, beta=1.0, eta=0.1, kappa=1.0, noise=1.0, steps=100, seeds=1,
@@ -26,7 +32,7 @@ def _patterns(p=6, n=40, seed=0):
 def e1_table():
     """The E1 experiment at the spec's size, one seed (a fraction of a second of model time)."""
     out = exp.run(PARAMS, seed=0, device=torch.device("cpu"), dtype=torch.float32)
-    return exp.summarize(out["curves"]), out
+    return exp_fig.summarize(out["curves"]), out
 
 
 # ----------------------------------------------------------------------------- graphs
@@ -199,7 +205,7 @@ def test_attractor_correlation_by_distance(e1_table):
     table, _ = e1_table
 
     def corr(a, h, d):
-        return exp._corr(table, a, h, d)
+        return exp_fig._corr(table, a, h, d)
 
     assert abs(corr(1.0, 0.0, 1)) < 0.1
     assert corr(0.5, 0.5, 1) == pytest.approx(0.65, abs=0.12)
@@ -212,9 +218,9 @@ def test_attractor_correlation_by_distance(e1_table):
 
 def test_claims_hold_on_e1(e1_table):
     table, _ = e1_table
-    claims = exp.evaluate_claims(table)
+    claims = exp_fig.evaluate_claims(table)
     assert all(c.passed for c in claims), claims
-    assert exp.recall_range(table, -2.0, 3.0) > exp.recall_range(table, 0.5, 0.5)
+    assert exp_fig.recall_range(table, -2.0, 3.0) > exp_fig.recall_range(table, 0.5, 0.5)
 
 
 def _flat_table(value):
@@ -224,23 +230,23 @@ def _flat_table(value):
 
 def test_claims_can_fail():
     """No spread at all (every off-diagonal correlation 0): only the auto-association claim holds."""
-    claims = {c.id: c for c in exp.evaluate_claims(_flat_table(0.0))}
+    claims = {c.id: c for c in exp_fig.evaluate_claims(_flat_table(0.0))}
     assert claims["auto_association_uncorrelated"].passed
     assert not claims["anti_hebbian_correlated_neighbours"].passed
     assert not claims["anti_hebbian_wider_range"].passed
     assert not claims["matches_author_curves"].passed
-    spread = {c.id: c for c in exp.evaluate_claims(_flat_table(0.9))}  # everything correlated everywhere
+    spread = {c.id: c for c in exp_fig.evaluate_claims(_flat_table(0.9))}  # everything correlated everywhere
     assert not spread["auto_association_uncorrelated"].passed
     assert not spread["anti_hebbian_wider_range"].passed  # no distance dependence: equal ranges
-    anti = exp.evaluate_claims(_flat_table(-0.5))  # every attractor anti-correlated with the others
+    anti = exp_fig.evaluate_claims(_flat_table(-0.5))  # every attractor anti-correlated with the others
     assert not any(c.passed for c in anti)
     assert verdict(anti) == "not reproduced"
 
 
 def test_recall_range():
     t = pd.DataFrame(dict(a=1.0, h=0.0, distance=range(6), corr_mean=[1.0, 0.5, 0.3, 0.1, 0.4, 0.0]))
-    assert exp.recall_range(t, 1.0, 0.0) == 2  # stops at the first distance below the level
-    assert exp.recall_range(t.assign(corr_mean=[1.0, 0.1, 0.5, 0.5, 0.5, 0.5]), 1.0, 0.0) == 0
+    assert exp_fig.recall_range(t, 1.0, 0.0) == 2  # stops at the first distance below the level
+    assert exp_fig.recall_range(t.assign(corr_mean=[1.0, 0.1, 0.5, 0.5, 0.5, 0.5]), 1.0, 0.0) == 0
 
 
 def test_experiment_is_seeded():
@@ -283,13 +289,13 @@ def miyashita_table():
     data = make_miyashita(97, 1000, 0)
     curves = miy.run(data["patterns"], data["position"], MIYASHITA, seed=0, device=torch.device("cpu"),
                      dtype=torch.float32)
-    return miy.summarize(curves)
+    return miy_fig.summarize(curves)
 
 
 def test_miyashita_claims_hold(miyashita_table):
     from assocmem.experiments.cdam import miyashita as miy
 
-    claims = miy.evaluate_claims(miyashita_table)
+    claims = miy_fig.evaluate_claims(miyashita_table)
     assert all(c.passed for c in claims), claims
     assert set(miyashita_table["distance"]) == set(range(21))
     assert (miyashita_table["n_pairs"][miyashita_table["distance"] == 1] == 2 * 97).all()  # a cycle: 2 neighbours
@@ -301,12 +307,12 @@ def test_miyashita_path_and_claims_can_fail():
     a_vals = MIYASHITA["a_values"]
     flat = pd.DataFrame([dict(a=a, h=1 - a, distance=d, corr_mean=1.0 if d == 0 else 0.0) for a in a_vals
                          for d in range(21)])
-    claims = {c.id: c for c in miy.evaluate_claims(flat)}
+    claims = {c.id: c for c in miy_fig.evaluate_claims(flat)}
     assert claims["auto_association_no_order_correlation"].passed and claims["anti_hebbian_zero_beyond"].passed
     assert not claims["anti_hebbian_order_correlation"].passed
     assert not claims["range_grows_as_a_decreases"].passed
     wide = flat.assign(corr_mean=0.5)  # correlated at every distance: every claim fails
-    assert not any(c.passed for c in miy.evaluate_claims(wide))
+    assert not any(c.passed for c in miy_fig.evaluate_claims(wide))
     # a path has distances up to p - 1 and its end points one neighbour
     from assocmem.data import sequence_distance
 
@@ -336,16 +342,16 @@ def _score_table(scores):
 
     raw = pd.DataFrame([dict(dataset="fashion_mnist", seed=0, n_stored=P, a=a, h=1 - a, score=v, own_correlation=0.5)
                         for a, vals in scores.items() for P, v in zip((10, 20, 30), vals)])
-    return img.summarize(raw)
+    return img_fig.summarize(raw)
 
 
 def test_image_retrieval_claims_track_the_data():
     from assocmem.experiments.cdam import image_retrieval as img
 
     author = {a: tuple(v.values()) for a, v in img.AUTHOR_VALUES.items()}
-    assert all(c.passed for c in img.evaluate_claims(_score_table(author)))
+    assert all(c.passed for c in img_fig.evaluate_claims(_score_table(author)))
     reversed_ = {1.0: (1.0, 1.0, 1.0), 0.9: (0.9, 0.8, 0.8), 0.5: (0.5, 0.4, 0.3), 0.1: (0.2, 0.1, 0.1)}
-    claims = {c.id: c for c in img.evaluate_claims(_score_table(reversed_))}
+    claims = {c.id: c for c in img_fig.evaluate_claims(_score_table(reversed_))}
     assert not claims["small_a_retrieves_all"].passed and not claims["matches_author_scores"].passed
     assert claims["intermediate_a_worst"].passed is False  # a = 0.1 is the worst here
 
@@ -358,7 +364,7 @@ def test_image_retrieval_runs_batched_and_seeded():
     a = img.run(images, IMAGES, **kw)
     assert a.equals(img.run(images, IMAGES, **kw))
     assert len(a) == 3 * 4 * 2 and a["score"].between(0, 1).all()
-    table = img.summarize(a)
+    table = img_fig.summarize(a)
     assert table["author_value"].notna().sum() == 12
 
 
@@ -381,9 +387,9 @@ def _beyond_table(small, auto):
 def test_image_retrieval_beyond_claims_can_fail():
     from assocmem.experiments.cdam import image_retrieval_beyond as beyond
 
-    ok = beyond.evaluate_claims(_beyond_table([1.0, 0.95, 0.97, 0.92], [0.9, 0.8, 0.6, 0.4]))
+    ok = beyond_fig.evaluate_claims(_beyond_table([1.0, 0.95, 0.97, 0.92], [0.9, 0.8, 0.6, 0.4]))
     assert all(c.passed for c in ok)
-    bad = {c.id: c.passed for c in beyond.evaluate_claims(_beyond_table([1.0, 0.85, 0.9, 0.9], [1.0, 0.9, 0.6, 0.4]))}
+    bad = {c.id: c.passed for c in beyond_fig.evaluate_claims(_beyond_table([1.0, 0.85, 0.9, 0.9], [1.0, 0.9, 0.6, 0.4]))}
     assert bad == {"small_a_at_least_auto": False, "small_a_identifies_nearly_all": False}
 
 
@@ -427,7 +433,7 @@ def test_community_claims_can_fail():
 
     rows = [dict(graph=g, a=a, h=1 - a, n_nodes=n, k=k, n_clusters=n, n_clusters_sd=0.0, ari=0.0, ari_sd=0.0,
                  n_seeds=1) for g, n, k in (("karate", 34, 2), ("tutte", 46, 3)) for a in (1.0, 0.5, -0.5, -1.0, -2.0)]
-    claims = com.evaluate_claims(pd.DataFrame(rows))  # no merging at all, no community structure recovered
+    claims = com_fig.evaluate_claims(pd.DataFrame(rows))  # no merging at all, no community structure recovered
     assert not any(c.passed for c in claims)
 
 
@@ -449,7 +455,7 @@ def test_family_tree_automaton_follows_its_edges():
     from assocmem.experiments.cdam import automata as aut
 
     raw, trace = aut.run(AUTOMATA, seed=0)
-    claims = aut.evaluate_claims(aut.summarize(raw))
+    claims = aut_fig.evaluate_claims(aut_fig.summarize(raw))
     assert all(c.passed for c in claims), claims
     assert trace.shape == (4 * AUTOMATA["steps"] + 1, len(aut.RELEASED), 4)
 
@@ -459,7 +465,7 @@ def test_automaton_claims_fail_without_hetero_association():
     from assocmem.experiments.cdam import automata as aut
 
     raw, _ = aut.run({**AUTOMATA, "a": 1.0, "h": 0.0}, seed=0)
-    claims = aut.evaluate_claims(aut.summarize(raw))
+    claims = aut_fig.evaluate_claims(aut_fig.summarize(raw))
     assert not any(c.passed for c in claims)
 
 

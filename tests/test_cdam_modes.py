@@ -12,7 +12,9 @@ import torch
 
 from assocmem import cdam, device, graphs
 from assocmem.experiments.cdam import automata as aut
+from assocmem.experiments.cdam import automata_figure as aut_fig
 from assocmem.experiments.cdam import modes as exp
+from assocmem.experiments.cdam import modes_figure as exp_fig
 
 AUTO, NARROW, WIDE, QUIESCENT = cdam.AUTO, cdam.NARROW, cdam.WIDE, cdam.QUIESCENT
 
@@ -130,7 +132,7 @@ TINY = dict(graphs=["cycle", "karate"], n=300, p_cycle=12, p_random=12, er_edge_
 @pytest.fixture(scope="module")
 def tiny_table():
     raw = exp.run(TINY, seed=0, device=torch.device("cpu"), dtype=torch.float32)
-    return raw, exp.summarize(raw)
+    return raw, exp_fig.summarize(raw)
 
 
 def test_modes_run_is_one_row_per_setting_and_cue(tiny_table):
@@ -146,7 +148,7 @@ def test_modes_claims_at_tiny_scale(tiny_table):
     and all four modes occur. (Narrow runs largely drift away from the cue at this n; the per-mode claim
     reports each mode's own agreement and is not asserted here.)"""
     _, table = tiny_table
-    claims = {c.id: c for c in exp.evaluate_claims(table)}
+    claims = {c.id: c for c in exp_fig.evaluate_claims(table)}
     assert claims["modes_match_theory_away_from_boundaries"].passed, claims
     assert claims["four_modes_appear"].passed, claims
     assert all(m in claims["each_mode_matches_theory"].our_value for m in cdam.MODES)
@@ -168,11 +170,11 @@ def test_large_n_check_rows_and_claim(tiny_table):
     _, table = tiny_table
     params = {**TINY, "large_n": 600, "large_n_a_values": [-2.5, 1.5], "large_n_h_values": [0.25],
               "large_n_beta_n": 300.0}
-    large = exp.summarize(exp.run_large_n(params, seed=0, device=torch.device("cpu"), dtype=torch.float32))
+    large = exp_fig.summarize(exp.run_large_n(params, seed=0, device=torch.device("cpu"), dtype=torch.float32))
     assert set(large["graph"]) == {exp.LARGE_N} and (large["n"] == 600).all() and (large["beta"] == 0.5).all()
-    claims = {c.id: c for c in exp.evaluate_claims(pd.concat([table, large], ignore_index=True))}
+    claims = {c.id: c for c in exp_fig.evaluate_claims(pd.concat([table, large], ignore_index=True))}
     assert claims["large_n_check_each_mode"].passed, claims["large_n_check_each_mode"]
-    pooled = {c.id: c for c in exp.evaluate_claims(table)}
+    pooled = {c.id: c for c in exp_fig.evaluate_claims(table)}
     assert claims["modes_match_theory_away_from_boundaries"].our_value == \
         pooled["modes_match_theory_away_from_boundaries"].our_value
 
@@ -199,9 +201,9 @@ def _modes_table(agree: float, modes=cdam.MODES):
 
 
 def test_modes_claims_can_fail():
-    ok = {c.id: c.passed for c in exp.evaluate_claims(_modes_table(1.0))}
+    ok = {c.id: c.passed for c in exp_fig.evaluate_claims(_modes_table(1.0))}
     assert all(ok.values())
-    bad = {c.id: c.passed for c in exp.evaluate_claims(_modes_table(0.5, modes=["auto", "auto", "wide", "wide"]))}
+    bad = {c.id: c.passed for c in exp_fig.evaluate_claims(_modes_table(0.5, modes=["auto", "auto", "wide", "wide"]))}
     assert not any(bad.values())
 
 
@@ -252,15 +254,15 @@ def test_build_dfa_patterns_and_edges():
 def test_general_dfas_reach_the_right_final_state():
     raw = aut.run_dfas(DFA, seed=0)
     assert set(raw["start"]) == {"parity", "mod3", "random10"}
-    table = aut.summarize_dfas(raw)
-    claims = {c.id: c for c in aut.evaluate_claims(table)}
+    table = aut_fig.summarize_dfas(raw)
+    claims = {c.id: c for c in aut_fig.evaluate_claims(table)}
     assert claims["dfa_final_states_correct"].passed, claims["dfa_final_states_correct"]
 
 
 def test_dfa_claim_fails_without_hetero_association():
     """a = 1, h = 0: the state stays on the composite pattern, the read-out is the start state: claim fails."""
     raw = aut.run_dfas({**DFA, "a": 1.0, "h": 0.0, "dfa_random_states": []}, seed=0)
-    claims = {c.id: c for c in aut.evaluate_claims(aut.summarize_dfas(raw))}
+    claims = {c.id: c for c in aut_fig.evaluate_claims(aut_fig.summarize_dfas(raw))}
     assert not claims["dfa_final_states_correct"].passed
     assert not math.isnan(raw["correct_fraction"].mean())
 

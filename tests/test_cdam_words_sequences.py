@@ -13,6 +13,7 @@ import torch
 
 from assocmem import cdam, graphs
 from assocmem.experiments.cdam import sequences as seq
+from assocmem.experiments.cdam import sequences_figure as seq_fig
 from assocmem.experiments.cdam import word_association as wrd
 
 
@@ -257,8 +258,8 @@ def test_sequence_claims_hold_at_tiny_scale(prepared_mnist):
     clips = seq.make_clips(load_images(prepared_mnist)["test_images"], SEQ, seed=0)
     assert set(clips) == set(seq.CLIPS) and all(c.shape == (50, 2000) for c in clips.values())
     raw, traces = seq.run(clips, SEQ, seed=0, device=torch.device("cpu"), dtype=torch.float32)
-    table = seq.summarize(raw)
-    claims = {c.id: c for c in seq.evaluate_claims(table)}
+    table = seq_fig.summarize(raw)
+    claims = {c.id: c for c in seq_fig.evaluate_claims(table)}
     for cid in ("clean_advance_at_minus2_3", "weaker_antihebbian_advances_less", "sequence_resumes_after_distractors"):
         assert claims[cid].passed, claims[cid]
     named = table[(table["kind"] == "named") & (table["a"] == 1.0)]
@@ -292,7 +293,7 @@ def test_sequence_claims_can_fail():
                     "n_seeds": 1,
                 }
             )
-    claims = seq.evaluate_claims(pd.DataFrame(rows))
+    claims = seq_fig.evaluate_claims(pd.DataFrame(rows))
     assert len(claims) == 4 and not any(c.passed for c in claims), claims
 
 

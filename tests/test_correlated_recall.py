@@ -12,6 +12,7 @@ import torch
 from assocmem import correlated_recall as cr
 from assocmem.device import generator
 from assocmem.experiments.savin import correlated_recall as exp
+from assocmem.experiments.savin import correlated_recall_figure as exp_fig
 
 F = 0.2
 D64 = torch.float64
@@ -298,11 +299,11 @@ def test_background_statistics_of_the_covariance_rule_are_uncorrelated():
 @pytest.fixture(scope="module")
 def tiny_table():
     raw, stats = exp.run(TINY, seed=0)
-    return exp.summarize(raw, stats)
+    return exp_fig.summarize(raw, stats)
 
 
 def test_tiny_scale_reproduces_the_main_claims(tiny_table):
-    claims = {c.id: c for c in exp.evaluate_claims(tiny_table)}
+    claims = {c.id: c for c in exp_fig.evaluate_claims(tiny_table)}
     for cid in ("background_statistics_match", "hebb_naive_worse_than_cue", "hebb_aware_better_than_cue",
                 "covariance_decoders_coincide"):
         assert claims[cid].passed, claims[cid]
@@ -311,7 +312,7 @@ def test_tiny_scale_reproduces_the_main_claims(tiny_table):
 
 def test_decoders_differ_for_the_hebb_rule(tiny_table):
     """The coincidence test has power: applied to the Hebb rule (c > 0) it fails."""
-    assert not exp.coincide_claim(tiny_table, "hebb").passed
+    assert not exp_fig.coincide_claim(tiny_table, "hebb").passed
 
 
 def _fake(cue, naive, aware, cov_naive, cov_aware, stat_off=0.0):
@@ -329,17 +330,17 @@ def _fake(cue, naive, aware, cov_naive, cov_aware, stat_off=0.0):
 
 def test_claims_can_fail():
     good = _fake([0.08] * 3, [0.2, 0.3, 0.4], [0.0, 0.02, 0.05], [0.0, 0.03, 0.1], [0.0, 0.03, 0.1])
-    assert all(c.passed for c in exp.evaluate_claims(good))
+    assert all(c.passed for c in exp_fig.evaluate_claims(good))
     # naive better than the cue, aware worse, gap shrinking, covariance decoders apart, statistics off
     bad = _fake([0.08] * 3, [0.05, 0.06, 0.07], [0.1, 0.2, 0.3], [0.0, 0.03, 0.1], [0.1, 0.2, 0.3], stat_off=0.01)
-    assert not any(c.passed for c in exp.evaluate_claims(bad))
+    assert not any(c.passed for c in exp_fig.evaluate_claims(bad))
 
 
 def test_figure_and_caption(tiny_table):
-    claims = exp.evaluate_claims(tiny_table)
-    cap = exp.caption(TINY, "test", tiny_table, claims, "partly")
+    claims = exp_fig.evaluate_claims(tiny_table)
+    cap = exp_fig.caption(TINY, "test", tiny_table, claims, "partly")
     assert "N = 100" in cap and "Verdict: partly" in cap
-    fig = exp.make_figure(tiny_table, TINY, cap)
+    fig = exp_fig.make_figure(tiny_table, TINY, cap)
     assert len(fig.axes) == 3
     import matplotlib.pyplot as plt
 

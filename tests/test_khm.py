@@ -11,7 +11,11 @@ import torch
 
 from assocmem import capacity, device, kernelized, sampling, separation
 from assocmem.experiments.khm import basins as khm_basins, capacity as khm_capacity, capacity_figure as khm_capacity_figure, energy_landscapes as khm_energy_landscapes, metastable as khm_metastable
+from assocmem.experiments.khm import metastable_figure as khm_metastable_fig
+from assocmem.experiments.khm import energy_landscapes_figure as khm_energy_landscapes_fig
+from assocmem.experiments.khm import basins_figure as khm_basins_fig
 from assocmem.experiments.khm import spherical_codes as khm_codes
+from assocmem.experiments.khm import spherical_codes_figure as khm_codes_fig
 
 # ----------------------------------------------------------------------------- separation maps
 
@@ -196,7 +200,7 @@ def codes_table():
 
 
 def test_spherical_codes_reproduce_at_tiny_scale(codes_table):
-    claims = khm_codes.evaluate_claims(codes_table, CODES)
+    claims = khm_codes_fig.evaluate_claims(codes_table, CODES)
     assert all(c.passed for c in claims), [c for c in claims if not c.passed]
 
 
@@ -205,7 +209,7 @@ def test_spherical_code_claims_can_fail(codes_table):
     bad["truth_delta"] = bad["upper_bound"] * 1.5  # outside Prop. 3.1
     bad["search_angle_deg"] = bad["truth_angle_deg"] - 5
     bad["uhop_angle_deg"] = bad["truth_angle_deg"] * 0.5
-    assert not any(c.passed for c in khm_codes.evaluate_claims(bad, CODES))
+    assert not any(c.passed for c in khm_codes_fig.evaluate_claims(bad, CODES))
 
 
 def test_theory_capacity_grows_with_dimension():
@@ -312,7 +316,7 @@ def test_metastable_support_size_and_claims_can_fail():
     assert np.allclose(table.groupby(["separation", "condition"])["share"].sum(), 1.0)
     swapped = table.copy()
     swapped["condition"] = swapped["condition"].replace({"MHM": "U-Hop+", "U-Hop+": "MHM"})
-    claim = khm_metastable.evaluate_claims(swapped)[0]
+    claim = khm_metastable_fig.evaluate_claims(swapped)[0]
     assert claim.passed is False
 
 
@@ -329,7 +333,7 @@ def test_basins_identity_map_is_plain_mhm_and_claims_can_fail():
     assert torch.equal(labels[0, 0, 0], torch.where(d <= 1e-3, i, torch.full_like(i, -1)))
     rising = table.copy()
     rising.loc[rising["uhop_steps"] == 1, "metastable_share"] = 2.0
-    assert khm_basins.evaluate_claims(rising)[0].passed is False
+    assert khm_basins_fig.evaluate_claims(rising)[0].passed is False
 
 
 def test_basins_metastable_area_shrinks_at_tiny_scale():
@@ -339,7 +343,7 @@ def test_basins_metastable_area_shrinks_at_tiny_scale():
                   uhop_steps=[0, 1, 2, 5], uhop_lr=0.1, uhop_tau=1.0, init="identity",
                   separations=["softmax", "entmax15", "sparsemax"])
     _, table, _, _ = khm_basins.run(params, seed=0)
-    claim = khm_basins.evaluate_claims(table)[0]
+    claim = khm_basins_fig.evaluate_claims(table)[0]
     assert claim.passed, claim.our_value
 
 
@@ -347,12 +351,12 @@ def test_energy_grid_descent_and_valleys():
     ax = np.linspace(-1, 1, 21)
     X, Y = np.meshgrid(ax, ax)
     E = np.minimum((X - 0.5) ** 2 + Y ** 2, (X + 0.5) ** 2 + Y ** 2)  # two wells at (+-0.5, 0)
-    assert khm_energy_landscapes.own_valleys(E, ax, np.array([[0.5, 0.1], [-0.5, -0.1]])) == 2
-    assert khm_energy_landscapes.own_valleys(E, ax, np.array([[0.45, 0.1], [0.55, -0.1]])) == 1
+    assert khm_energy_landscapes_fig.own_valleys(E, ax, np.array([[0.5, 0.1], [-0.5, -0.1]])) == 2
+    assert khm_energy_landscapes_fig.own_valleys(E, ax, np.array([[0.45, 0.1], [0.55, -0.1]])) == 1
     import pandas as pd
 
     t = pd.DataFrame([dict(setting=0, n_memories=2, beta=1.0, separation="softmax", uhop_steps=5, valleys=1)])
-    assert khm_energy_landscapes.evaluate_claims(t)[0].passed is False
+    assert khm_energy_landscapes_fig.evaluate_claims(t)[0].passed is False
 
 
 # ----------------------------------------------------------------------------- the test-scale pipeline

@@ -14,6 +14,7 @@ import torch
 from assocmem import constraint_network as cn
 from assocmem.device import generator
 from assocmem.experiments.noise import dense
+from assocmem.experiments.noise import dense_figure as dense_fig
 from assocmem.experiments.noise import enhanced as exp
 
 
@@ -269,10 +270,10 @@ def test_dense_update_at_zero_temperature_is_the_sign_of_the_core_update():
 def test_dense_claim_can_fail_and_pass():
     rows = [dict(beta=1.0, corruption=c, temperature=t, retrieved=r, n_cues=200)
             for c, t, r in [(0.1, 0, 1.0), (0.1, 0.2, 1.0), (0.3, 0, 0.5), (0.3, 0.2, 0.5)]]
-    flat = dense.summarize(pd.DataFrame(rows).assign(seed=0))
-    assert dense.evaluate_claims(flat)[0].passed is False
+    flat = dense_fig.summarize(pd.DataFrame(rows).assign(seed=0))
+    assert dense_fig.evaluate_claims(flat)[0].passed is False
     rows[-1]["retrieved"] = 0.8
-    assert dense.evaluate_claims(dense.summarize(pd.DataFrame(rows).assign(seed=0)))[0].passed is True
+    assert dense_fig.evaluate_claims(dense_fig.summarize(pd.DataFrame(rows).assign(seed=0)))[0].passed is True
 
 
 # ----------------------------------------------------------------------------- pipeline

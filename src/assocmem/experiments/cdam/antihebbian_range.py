@@ -25,13 +25,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
 from ... import graphs as _graphs
 from ...results import begin_target
-from ... import stages
 from ...stages import Runs
 
 NAME = "cdam_antihebbian_range"
@@ -112,24 +110,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     tr = begin_target(config, NAME, threads)
     out = run(tr.params, seed=config["seed"], device=tr.device, dtype=tr.dtype)
     return Runs(out["curves"], figure_extras(out, tr.params))
-
-
-def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call: write ``<out_prefix>.{png,pdf,csv,json}``; return the metadata."""
-    return stages.run_and_draw(__name__, config, {}, out_prefix, threads)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in cdam_antihebbian_range_figure
-    from . import antihebbian_range_figure
-    try:
-        return getattr(antihebbian_range_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()

@@ -30,14 +30,12 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
@@ -207,32 +205,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     table = pd.concat([raw.astype({"correct": "boolean"}), dfa.astype({c: "Int64" for c in DFA_COUNTS})],
                       ignore_index=True)
     return Runs(table, {"trace": trace.tolist()})
-
-
-def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call (:func:`run_stage`, then the figure stage), keeping no run table."""
-    from .automata_figure import figure_stage
-
-    tr = begin_target(config, NAME, threads)
-    runs = run_stage(config, {})
-    provenance = {"device": _device.describe(tr.device), "dtype": str(tr.dtype), "data": {},
-                  "run_wall_time_s": time.perf_counter() - tr.started}
-    return figure_stage(config, runs, provenance, out_prefix)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
-
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in cdam_automata_figure
-    from . import automata_figure
-
-    try:
-        return getattr(automata_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()

@@ -17,13 +17,11 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
@@ -92,33 +90,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     images = load_images(data[params["dataset"]])["test_images"]
     raw = run(images, params, dataset=params["dataset"], seed=config["seed"], device=tr.device, dtype=tr.dtype)
     return Runs(raw, {"examples": _examples(images, params, config["seed"])})
-
-
-def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call (:func:`run_stage`, then the figure stage), keeping no run table."""
-    from .image_retrieval_figure import figure_stage
-
-    tr = begin_target(config, NAME, threads)
-    data = {tr.params["dataset"]: Path(data_path)}
-    runs = run_stage(config, data)
-    provenance = {"device": _device.describe(tr.device), "dtype": str(tr.dtype),
-                  "data": {k: str(v) for k, v in data.items()}, "run_wall_time_s": time.perf_counter() - tr.started}
-    return figure_stage(config, runs, provenance, out_prefix)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET,
-                    data_default="resources/data/fashion_mnist.pt", argv=argv)
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in cdam_image_retrieval_figure
-    from . import image_retrieval_figure
-
-    try:
-        return getattr(image_retrieval_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()

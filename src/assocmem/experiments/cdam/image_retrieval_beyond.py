@@ -18,22 +18,20 @@ Run without Snakemake (data prepared by ``python -m assocmem.data mnist --out re
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 
-from .. import cli
 from ...registry import PAPERS, Target
-from ... import device as _device
 from ...data import load_images
 from ...results import begin_target
 from ...stages import Runs
-from .image_retrieval import PAPER_KEY, run
+from .image_retrieval import run
 
 NAME = "cdam_image_retrieval_beyond"
 TARGET = "fig_cdam_image_retrieval_beyond"
-PAPER = PAPERS["cdam"].citation
+PAPER_KEY = "cdam"
+PAPER = PAPERS[PAPER_KEY].citation
 TARGET_SPECS = (
     Target("fig_cdam_image_retrieval_beyond", PAPERS["cdam"], NAME, __name__,
            data=lambda p: tuple(p['datasets']), threads=4,
@@ -54,34 +52,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
         images = load_images(data[ds])["test_images"]
         raws.append(run(images, params, dataset=ds, seed=config["seed"], device=tr.device, dtype=tr.dtype))
     return Runs(pd.concat(raws, ignore_index=True))
-
-
-def run_target(config: dict, data_dir: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    """Read ``<data_dir>/<dataset>.pt`` for every configured data set; write ``<out_prefix>.{png,pdf,csv,json}`` (run
-    and draw in one call, keeping no run table)."""
-    from .image_retrieval_beyond_figure import figure_stage
-
-    tr = begin_target(config, NAME, threads)
-    data = {ds: Path(data_dir) / f"{ds}.pt" for ds in tr.params["datasets"]}
-    runs = run_stage(config, data)
-    provenance = {"device": _device.describe(tr.device), "dtype": str(tr.dtype),
-                  "data": {k: str(v) for k, v in data.items()}, "run_wall_time_s": time.perf_counter() - tr.started}
-    return figure_stage(config, runs, provenance, out_prefix)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, data_default="resources/data",
-                    argv=argv)
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in cdam_image_retrieval_beyond_figure
-    from . import image_retrieval_beyond_figure
-
-    try:
-        return getattr(image_retrieval_beyond_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()

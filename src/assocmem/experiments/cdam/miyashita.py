@@ -24,14 +24,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
 from ... import graphs as _graphs
 from ...data import load_tensors, sequence_distance
 from ...results import begin_target
-from ... import stages
 from ...stages import Runs
 
 NAME = "cdam_miyashita"
@@ -86,26 +84,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     patterns, position = stimuli["patterns"], stimuli["position"]
     curves = run(patterns, position, tr.params, seed=config["seed"], device=tr.device, dtype=tr.dtype)
     return Runs(curves, dict(n_stimuli=int(patterns.shape[0]), n_neurons=int(patterns.shape[1])))
-
-
-def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run on the prepared stimuli and draw in one call: write ``<out_prefix>.{png,pdf,csv,json}``; return the
-    metadata."""
-    return stages.run_and_draw(__name__, config, {"miyashita": Path(data_path)}, out_prefix, threads)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET,
-                    data_default="resources/data/miyashita.pt", argv=argv)
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in cdam_miyashita_figure
-    from . import miyashita_figure
-    try:
-        return getattr(miyashita_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()

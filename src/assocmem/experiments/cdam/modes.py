@@ -40,14 +40,12 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import cli
 from ...registry import PAPERS, Target
 from ... import cdam
 from ... import device as _device
@@ -177,29 +175,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
         if name == "cycle":
             frames.append(run_large_n(params, seed=config["seed"], device=dev, dtype=dtype))
     return Runs(pd.concat(frames, ignore_index=True))
-
-
-def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call: write ``<out_prefix>.{png,pdf,csv,json}`` and return the metadata."""
-    from .modes_figure import write_figure
-
-    tr = begin_target(config, NAME, threads)
-    runs = run_stage(config, {}, threads)
-    return write_figure(tr, runs, out_prefix, time.perf_counter() - tr.started)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in cdam_modes_figure
-    from . import modes_figure
-    try:
-        return getattr(modes_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()
-

@@ -34,7 +34,6 @@ Run without Snakemake::
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +45,6 @@ from ... import device as _device
 from ...data.images import as_patterns, load_images
 from ...results import begin_target
 from ...stages import Runs
-from .. import cli
 
 NAME = "cdam_sequences"
 TARGET = "fig_cdam_sequences"
@@ -289,31 +287,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     raw, traces = run(clips, params, seed=config["seed"], device=tr.device, dtype=tr.dtype)
     beta0, eta0 = params["beta_eta"][0]
     return Runs(raw, {"cue0_traces": {c: traces[(c, beta0, eta0)][:, :, 0].T.tolist() for c in clips}})
-
-
-def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call: generate the clips from the prepared MNIST file, run, and write
-    ``<out_prefix>.{png,pdf,csv,json}``; return the metadata."""
-    from .sequences_figure import write_figure
-
-    tr = begin_target(config, NAME, threads)
-    runs = run_stage(config, {"mnist": Path(data_path)}, threads)
-    return write_figure(tr, runs, out_prefix, time.perf_counter() - tr.started, str(data_path))
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(
-        __name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, data_default="resources/data/mnist.pt", argv=argv
-    )
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in cdam_sequences_figure
-    from . import sequences_figure
-    try:
-        return getattr(sequences_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()

@@ -18,13 +18,11 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .. import cli
 from ...registry import PAPERS, Target
 from ... import device as _device
 from ... import kernelized as K
@@ -84,28 +82,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     return Runs(energy_table(energies, tr.params), {"memories": [Xi.tolist() for Xi in memories],
                                                     "min_separation": min_sep,
                                                     "device": _device.describe(torch.device("cpu"))})
-
-
-def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call."""
-    from .energy_landscapes_figure import write_figure
-
-    tr = begin_target(config, NAME, threads)
-    runs = run_stage(config, {}, threads)
-    return write_figure(tr, runs, out_prefix, time.perf_counter() - tr.started)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in khm_energy_landscapes_figure
-    from . import energy_landscapes_figure
-    try:
-        return getattr(energy_landscapes_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()

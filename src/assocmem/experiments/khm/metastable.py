@@ -27,7 +27,6 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,6 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import cli
 from ...registry import PAPERS, Target
 from ... import device as _device
 from ... import kernelized as K
@@ -141,29 +139,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     """The model run: the share table (:func:`run`); the figure is in :mod:`.khm_metastable_figure`."""
     tr = begin_target(config, NAME, threads)
     return Runs(run(tr.params, data.get("mnist"), seed=config["seed"], device=tr.device))
-
-
-def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call."""
-    from .metastable_figure import write_figure
-
-    tr = begin_target(config, NAME, threads)
-    table = run(tr.params, Path(data_path), seed=config["seed"], device=tr.device)
-    return write_figure(tr, table, out_prefix, time.perf_counter() - tr.started)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET,
-                    data_default="resources/data/mnist.pt", argv=argv)
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in khm_metastable_figure
-    from . import metastable_figure
-    try:
-        return getattr(metastable_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()

@@ -31,7 +31,6 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +45,6 @@ from ...data import load_images
 from ...kernelized import max_cosine, separation_loss
 from ...results import begin_target
 from ...stages import Runs
-from .. import cli
 
 NAME = "khm_mil_bags"
 TARGET = "tab_mil_mnist_bags"
@@ -185,29 +183,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     in :mod:`.khm_mil_bags_figure`."""
     tr = begin_target(config, NAME, threads)
     return Runs(run(load_images(data["mnist"]), tr.params, seed=config["seed"], device=tr.device))
-
-
-def run_target(config: dict, data_path: Path, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call (the run table is not kept)."""
-    from .mil_bags_figure import write_figure
-
-    tr = begin_target(config, NAME, threads)
-    runs = run_stage(config, {"mnist": Path(data_path)}, threads)
-    return write_figure(tr, runs, out_prefix, time.perf_counter() - tr.started)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET,
-                    data_default="resources/data/mnist.pt", argv=argv)
-
-
-if __name__ == "__main__":
-    main()
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in khm_mil_bags_figure
-    from . import mil_bags_figure
-    try:
-        return getattr(mil_bags_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

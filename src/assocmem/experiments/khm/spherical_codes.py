@@ -19,14 +19,12 @@ Run without Snakemake::
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .. import cli
 from ...registry import PAPERS, Target
 from ... import device as _device
 from ... import kernelized as K
@@ -95,28 +93,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     says). The figure is in :mod:`.khm_spherical_codes_figure`."""
     tr = begin_target(config, NAME, threads)
     return Runs(run(tr.params, seed=config["seed"]), {"device": _device.describe(torch.device("cpu"))})
-
-
-def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call."""
-    from .spherical_codes_figure import write_figure
-
-    tr = begin_target(config, NAME, threads)
-    runs = run_stage(config, {}, threads)
-    return write_figure(tr, runs, out_prefix, time.perf_counter() - tr.started)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in khm_spherical_codes_figure
-    from . import spherical_codes_figure
-    try:
-        return getattr(spherical_codes_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-if __name__ == "__main__":
-    main()

@@ -23,7 +23,6 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +33,6 @@ from ... import device as _device
 from ... import dynamics
 from ...results import begin_target
 from ...stages import Runs
-from .. import cli
 
 NAME = "noise_dense"
 TARGET = "fig_dense_noise_recall"
@@ -95,28 +93,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     tr = begin_target(config, NAME, threads)
     dtype = torch.float32 if tr.dtype == torch.bfloat16 else tr.dtype
     return Runs(run(tr.params, seed=config["seed"], device=tr.device, dtype=dtype), {"dtype": str(dtype)})
-
-
-def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call (the run table is not kept)."""
-    from .dense_figure import write_figure
-
-    tr = begin_target(config, NAME, threads)
-    runs = run_stage(config, {}, threads)
-    return write_figure(tr, runs, out_prefix, time.perf_counter() - tr.started)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
-
-
-if __name__ == "__main__":
-    main()
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in noise_dense_figure
-    from . import dense_figure
-    try:
-        return getattr(dense_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

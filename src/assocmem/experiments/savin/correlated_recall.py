@@ -32,7 +32,6 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -43,7 +42,6 @@ from ... import correlated_recall as cr
 from ... import device as _device
 from ...results import begin_target
 from ...stages import Runs
-from .. import cli
 
 NAME = "savin_correlated_recall"
 TARGET = "fig_correlation_aware_recall"
@@ -131,28 +129,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     tr = begin_target(config, NAME, threads)
     raw, stats = run(tr.params, seed=config["seed"], device=tr.device)
     return Runs(raw, {"statistics": stats.to_dict("records")})
-
-
-def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call (the run table is not kept)."""
-    from .correlated_recall_figure import write_figure
-
-    tr = begin_target(config, NAME, threads)
-    runs = run_stage(config, {}, threads)
-    return write_figure(tr, runs, out_prefix, time.perf_counter() - tr.started)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
-
-
-if __name__ == "__main__":
-    main()
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in savin_correlated_recall_figure
-    from . import correlated_recall_figure
-    try:
-        return getattr(correlated_recall_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

@@ -33,7 +33,6 @@ Run without Snakemake::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +45,6 @@ from ... import dynamics
 from ... import sparse_recovery as sr
 from ...results import begin_target
 from ...stages import Runs
-from .. import cli
 
 NAME = "sparse_recovery_capacity"
 TARGET = "fig_sparse_recovery_capacity"
@@ -163,28 +161,3 @@ def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -
     tr = begin_target(config, NAME, threads)
     raw, checks = run(tr.params, seed=config["seed"], device=tr.device)
     return Runs(raw, {"checks": checks})
-
-
-def run_target(config: dict, out_prefix: Path, threads: int | None = None) -> dict:
-    """Run and draw in one call (the run table is not kept)."""
-    from .capacity_figure import write_figure
-
-    tr = begin_target(config, NAME, threads)
-    runs = run_stage(config, {}, threads)
-    return write_figure(tr, runs, out_prefix, time.perf_counter() - tr.started)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.target_main(__name__, __doc__, run_target, paper_key=PAPER_KEY, target=TARGET, argv=argv)
-
-
-if __name__ == "__main__":
-    main()
-
-
-def __getattr__(name):  # figure-stage names (claims, caption, figure) live in sparse_recovery_capacity_figure
-    from . import capacity_figure
-    try:
-        return getattr(capacity_figure, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
