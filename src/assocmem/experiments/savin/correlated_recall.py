@@ -15,7 +15,8 @@ storage likelihoods: the *naive* one (synapses independent, ``Sigma = (M - 1) v 
 *correlation-aware* one (``Sigma = (M - 1)[(v - 2c) I + c B B^T]``, used through Woodbury; for the gated
 rules the ordered-pair covariance with separate shared-pre, shared-post and reciprocal terms, see
 :mod:`assocmem.correlated_recall`). Every
-(rule, decoder, trial, M) is an independent chain in one batch, run once from the cue and, with
+(rule, decoder, trial) is an independent chain, one batch per M (each M draws from a generator of its own, so the
+paper-scale run is sharded by M), run once from the cue and, with
 ``prior_chains``, once more from a prior sample as a convergence check. E3: the empirical per-pattern
 ``v``, ``c`` and disjoint-pair covariance of background weights over ``stats_sets`` pattern sets against
 the derived values (gated rules: also ``c_pre``, ``c_post``, ``c_x`` and the reciprocal ``rho``; plotted,
@@ -49,7 +50,7 @@ PAPER_KEY = "savin"
 PAPER = PAPERS["savin"].citation
 TARGET_SPECS = (
     Target("fig_correlation_aware_recall", PAPERS["savin"], NAME, __name__, data=(), threads=1,
-           summary="recall error vs stored patterns, naive and correlation-aware decoders"),
+           summary="recall error vs stored patterns, naive and correlation-aware decoders", shard_axis="m_values"),
 )
 DECODERS = ("naive", "aware")
 COINCIDE_TOL = 0.01  # spec E2: mean error difference within 0.01
@@ -63,14 +64,21 @@ GATED_QUANTITIES = ("v", "c_pre", "c_post", "c_x", "rho", "d")
 
 
 def run(params: dict, *, seed: int, device: torch.device | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All recall chains in one batch; return per-trial errors ``raw`` and the E3 statistics ``stats``."""
+    """Per-trial errors ``raw`` (every M's chains in one batch, from a generator of that M's own, so M's rows do not
+    depend on the other M: the paper-scale run is sharded by ``m_values``) and the E3 statistics ``stats``."""
     device = device or torch.device("cpu")
-    n, f, r1, r0 = params["n"], params["f"], params["r1"], params["r0"]
-    ms, trials, rules = list(params["m_values"]), params["trials"], list(params["rules"])
-    starts = ["cue", "prior"] if params["prior_chains"] else ["cue"]
     if params["samples"] > params["sweeps"]:
         raise ValueError("samples must not exceed sweeps")
-    g = _device.generator(seed)
+    raw = pd.concat([_chains(params, m, _device.generator(seed * 1_000_003 + 1_000 + m), device)
+                     for m in params["m_values"]], ignore_index=True)
+    return raw, _statistics(params, seed)
+
+
+def _chains(params: dict, m: int, g: torch.Generator, device: torch.device) -> pd.DataFrame:
+    """All recall chains with ``m`` stored patterns (rules x decoders x starts x trials) in one batch."""
+    n, f, r1, r0 = params["n"], params["f"], params["r1"], params["r0"]
+    ms, trials, rules = [m], params["trials"], list(params["rules"])
+    starts = ["cue", "prior"] if params["prior_chains"] else ["cue"]
     # problems: (M, trial); the same patterns and cue for every rule, decoder and start
     P, Mmax = len(ms) * trials, max(ms)
     X = cr.sample_patterns((P, Mmax, n), f, g)
@@ -112,7 +120,14 @@ def run(params: dict, *, seed: int, device: torch.device | None = None) -> tuple
         r, d, s_, p = (int(t) for t in grid[b])
         rows.append(dict(rule=rules[r], m=int(m_p[p]), trial=p % trials, decoder=DECODERS[d], start=starts[s_],
                          error=float(err[b]), cue_error=float(cue_err[p]), chain_agreement=float(agree[r, d, p])))
-    raw = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def _statistics(params: dict, seed: int) -> pd.DataFrame:
+    """The E3 statistics per rule: measured on stored-pattern backgrounds against the derived values."""
+    f, rules = params["f"], list(params["rules"])
+    tables = torch.stack([cr.rule_table(r, f) for r in rules])
+    stats = [cr.rule_statistics(t, f) for t in tables]
     srows = []
     for r, t in enumerate(tables):
         emp = cr.background_statistics(t, f, params["stats_m"] - 1, params["stats_sets"],
@@ -120,7 +135,7 @@ def run(params: dict, *, seed: int, device: torch.device | None = None) -> tuple
         derived = {**stats[r], "d": 0.0}
         for q in (GATED_QUANTITIES if stats[r]["delta"] != 0 else SYMMETRIC_QUANTITIES):
             srows.append(dict(rule=rules[r], quantity=q, empirical=emp[q][0], se=emp[q][1], derived=derived[q]))
-    return raw, pd.DataFrame(srows)
+    return pd.DataFrame(srows)
 
 
 def run_stage(config: dict, data: dict[str, Path], threads: int | None = None) -> Runs:
