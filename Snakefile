@@ -25,8 +25,6 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/targets.smk"
-include: "workflow/rules/mhn.smk"
-include: "workflow/rules/noise.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -12,6 +12,7 @@ import torch
 
 from assocmem.claims import verdict
 from assocmem.experiments.mhn import image_retrieval as exp
+from assocmem.experiments.mhn import image_retrieval_figure as fig
 
 PARAMS = dict(n_stored=[10, 100], betas=[1, 3, 10, 30, 100, 300, 1000, 3000, 10000], n_queries=20, seeds=1,
               corruptions=["mask_half", "gaussian"], noise_level=1.0, max_steps=30, tol=1e-5, success_tol=0.1,
@@ -27,7 +28,7 @@ def _run(images, **overrides):
     params = {**PARAMS, **overrides}
     raw = exp.run(images, params, dataset="synthetic", seed=0, device=torch.device("cpu"), dtype=torch.float32,
                   progress=False)
-    return exp.summarize(raw)
+    return fig.summarize(raw)
 
 
 @pytest.mark.pipeline
@@ -43,7 +44,7 @@ def test_claims_reproduce_at_test_scale(pipeline_run):
 def test_claims_fail_when_beta_is_too_small():
     """A model that cannot retrieve (beta far below the separation condition) fails every claim."""
     table = _run(_random_images(), betas=[0.01, 0.1])
-    claims = exp.evaluate_claims(table)
+    claims = fig.evaluate_claims(table)
     assert not any(c.passed for c in claims), claims
     assert verdict(claims) == "not reproduced"
 
@@ -52,7 +53,7 @@ def test_random_patterns_retrieved_at_large_beta():
     table = _run(_random_images())
     top = table[table["beta"] == table["beta"].max()]
     assert (top["fraction_retrieved"] == 1.0).all()
-    claims = {c.id: c for c in exp.evaluate_claims(table)}
+    claims = {c.id: c for c in fig.evaluate_claims(table)}
     assert claims["large_beta_retrieval"].passed and claims["one_update"].passed
 
 
@@ -66,9 +67,9 @@ def _table(frac_small_n, frac_large_n, betas=(1.0, 10.0, 100.0)):
 
 
 def test_beta_needed_claim_tracks_the_data():
-    grows = {c.id: c for c in exp.evaluate_claims(_table([0.2, 1.0, 1.0], [0.0, 0.3, 1.0]))}
-    shrinks = {c.id: c for c in exp.evaluate_claims(_table([0.0, 0.3, 1.0], [0.2, 1.0, 1.0]))}
-    flat = {c.id: c for c in exp.evaluate_claims(_table([0.0, 0.6, 1.0], [0.0, 0.6, 1.0]))}
+    grows = {c.id: c for c in fig.evaluate_claims(_table([0.2, 1.0, 1.0], [0.0, 0.3, 1.0]))}
+    shrinks = {c.id: c for c in fig.evaluate_claims(_table([0.0, 0.3, 1.0], [0.2, 1.0, 1.0]))}
+    flat = {c.id: c for c in fig.evaluate_claims(_table([0.0, 0.6, 1.0], [0.0, 0.6, 1.0]))}
     assert grows["beta_needed_grows_with_n"].passed
     assert not shrinks["beta_needed_grows_with_n"].passed
     assert not flat["beta_needed_grows_with_n"].passed
@@ -76,10 +77,10 @@ def test_beta_needed_claim_tracks_the_data():
 
 def test_beta_half_interpolates_in_log_beta():
     b = np.array([1.0, 10.0, 100.0])
-    assert exp.beta_half(b, np.array([0.0, 0.5, 1.0])) == pytest.approx(10.0)
-    assert exp.beta_half(b, np.array([0.0, 0.25, 0.75])) == pytest.approx(math.sqrt(10 * 100))
-    assert exp.beta_half(b, np.array([0.6, 1.0, 1.0])) == 1.0
-    assert exp.beta_half(b, np.array([0.0, 0.1, 0.2])) == math.inf
+    assert fig.beta_half(b, np.array([0.0, 0.5, 1.0])) == pytest.approx(10.0)
+    assert fig.beta_half(b, np.array([0.0, 0.25, 0.75])) == pytest.approx(math.sqrt(10 * 100))
+    assert fig.beta_half(b, np.array([0.6, 1.0, 1.0])) == 1.0
+    assert fig.beta_half(b, np.array([0.0, 0.1, 0.2])) == math.inf
 
 
 def test_run_is_seeded_and_device_independent_in_shape():

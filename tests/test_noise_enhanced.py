@@ -16,6 +16,7 @@ from assocmem.device import generator
 from assocmem.experiments.noise import dense
 from assocmem.experiments.noise import dense_figure as dense_fig
 from assocmem.experiments.noise import enhanced as exp
+from assocmem.experiments.noise import enhanced_figure as fig
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -171,10 +172,10 @@ def test_construction_claims_can_fail_and_pass():
             for (e, u), p in table.items()]
     t = pd.DataFrame(rows)
     stats = [dict(w_min=0.1, learned=dict(heldout_max_residual=1e-4))]
-    ok = {c.id: c.passed for c in exp.claims_constructions(t, stats, 0.95, 1e-3)}
+    ok = {c.id: c.passed for c in fig.claims_constructions(t, stats, 0.95, 1e-3)}
     assert all(ok.values()), ok
     t.loc[(t["construction"] == "learned") & (t["err_bits"] == 50) & (t["upsilon"] == 0.3), "per"] = 0.9
-    bad = {c.id: c.passed for c in exp.claims_constructions(t, [dict(learned=dict(heldout_max_residual=0.01))],
+    bad = {c.id: c.passed for c in fig.claims_constructions(t, [dict(learned=dict(heldout_max_residual=0.01))],
                                                             0.95, 1e-3)}
     assert not any(bad.values()), bad
 
@@ -218,20 +219,20 @@ def _table(per_by_upsilon, nu_per=None):
 
 def test_claims_hold_on_a_table_where_noise_helps():
     t = _table({9: {0.0: 0.0, 0.3: 0.0, 0.9: 1.0}, 50: {0.0: 0.6, 0.3: 0.0, 0.9: 1.0}}, {(9, 0.1): 0.0, (50, 0.1): 0.9})
-    c = exp.claims_surface(t, 0.95)
+    c = fig.claims_surface(t, 0.95)
     assert all(x.passed for x in c), c
 
 
 def test_claims_can_fail():
     # noise does not help, the error does not come back, and constraint noise alone helps
     t = _table({9: {0.0: 0.0, 0.3: 0.0, 0.9: 0.0}, 50: {0.0: 0.6, 0.3: 0.6, 0.9: 0.6}}, {(9, 0.1): 0.0, (50, 0.1): 0.1})
-    c = exp.claims_surface(t, 0.95)
+    c = fig.claims_surface(t, 0.95)
     assert not any(x.passed for x in c), c
     t["rounds"] = t["rounds_converged"] = 3.0
-    assert not any(x.passed for x in exp.claims_recall_time(t, 0.95))
+    assert not any(x.passed for x in fig.claims_recall_time(t, 0.95))
     th = pd.DataFrame([dict(upsilon=u, nu=v, epsilon=e, ber_theory=0.0, p_c=1.0) for u in (0.0, 0.3, 0.9)
                        for v in (0.0, 0.1) for e in (0.0, 0.2)])
-    claims = {x.id: x for x in exp.claims_error_vs_epsilon(t, th, 0.95)}
+    claims = {x.id: x for x in fig.claims_error_vs_epsilon(t, th, 0.95)}
     assert not claims["density_evolution_bounds_simulation"].passed
     assert not claims["noise_lowers_error_sweep"].passed and claims["noiseless_threshold"].passed
 
@@ -249,6 +250,20 @@ def test_replication_noise_helps_at_tiny_scale():
     sim = exp.simulate(net, grid, params, g, torch.device("cpu"), torch.float32).set_index("upsilon")
     assert sim.loc[0.3, "per"] <= sim.loc[0.0, "per"] - 0.2, sim
     assert sim.loc[0.9, "per"] >= sim.loc[0.3, "per"] + 0.2, sim
+
+
+def test_networks_are_independent_shards():
+    """A network's rows and statistics do not depend on the others: the run of two networks equals its two shards'
+    runs (one network index each) put together, as the workflow gathers them."""
+    params = dict(n=100, k=10, k_random=8, col_degree=3, L=10, clusters_per_neuron=3, construction="null_space",
+                  compare_constructions=False, phi=0.95, max_iter=5, max_rounds=3, accept_tol=1e-3, oracle=False,
+                  max_amp=3, err_bits=[2, 6], upsilon=[0.0, 0.3], nu=[0.0, 0.1], surface_err_bits=6,
+                  surface_upsilon=[0.0, 0.3], surface_nu=[0.0, 0.1], test_patterns=4, networks=2)
+    whole, stats = exp.run(params, seed=0)
+    parts = [exp.run(dict(params, networks=[i]), seed=0) for i in (0, 1)]
+    pd.testing.assert_frame_equal(pd.concat([table for table, _ in parts], ignore_index=True), whole)
+    assert {**parts[0][1]["networks"], **parts[1][1]["networks"]} == stats["networks"]
+    assert list(stats["networks"]) == ["0", "1"] and sorted(whole["network"].unique()) == [0, 1]
 
 
 # ----------------------------------------------------------------------------- beyond the paper: dense memory

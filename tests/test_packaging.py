@@ -49,20 +49,20 @@ def test_data_cli_reports_missing_mirror_without_traceback(tmp_path):
 
 @pytest.mark.pipeline
 def test_experiment_runs_without_snakemake(pipeline_run, test_config, tmp_path):
-    """The model entry point works from plain Python (as on a GPU machine without Snakemake)."""
-    data = pipeline_run / "resources" / "data" / "mnist.pt"
-    out = tmp_path / "runs.csv"
-    cmd = [sys.executable, "-m", "assocmem.experiments.mhn.image_retrieval", "--config",
-           str(REPO / "config" / "config.yaml"), "--config", str(test_config), "--device", "cpu"]
-    run = subprocess.run([*cmd, "run", "--dataset", "mnist", "--data", str(data), "--out", str(out)],
-                         capture_output=True, text=True)
+    """The command line runs a target from plain Python (as on a GPU machine without Snakemake): the model run,
+    then a redraw from the kept run alone."""
+    target, results = "fig_mhn_image_retrieval", tmp_path / "results"
+    opts = ["--config", str(REPO / "config" / "config.yaml"), "--config", str(test_config), "--device", "cpu",
+            "--results", str(results)]
+    cmd = [sys.executable, "-m", "assocmem"]
+    run = subprocess.run([*cmd, "run", target, *opts, "--data-dir", str(pipeline_run)], capture_output=True,
+                         text=True)
     assert run.returncode == 0, run.stderr
-    fig = subprocess.run([*cmd, "figure", "--runs", str(out), "--out-prefix", str(tmp_path / "fig")],
-                         capture_output=True, text=True)
+    assert (results / "mhn" / "runs" / f"{target}.parquet").exists()
+    fig = subprocess.run([*cmd, "figure", target, *opts], capture_output=True, text=True)
     assert fig.returncode == 0, fig.stderr
-    assert (tmp_path / "fig.png").exists() and (tmp_path / "fig.json").exists()
-    bad = subprocess.run([*cmd[:-2], "--scale", "enormous", "run", "--dataset", "mnist", "--data", str(data),
-                          "--out", str(out)], capture_output=True, text=True)
+    assert (results / "mhn" / f"{target}.png").exists() and (results / "mhn" / f"{target}.json").exists()
+    bad = subprocess.run([*cmd, "run", target, *opts, "--scale", "enormous"], capture_output=True, text=True)
     assert bad.returncode == 2 and "enormous" in bad.stderr
 
 

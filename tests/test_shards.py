@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from assocmem import config as am_config
+from assocmem import registry, stages
 from assocmem.experiments.cdam import word_association as words
 from assocmem.experiments.khm import capacity as khm_capacity, capacity_figure as khm_capacity_figure
 
@@ -86,26 +87,37 @@ def test_word_association_shards_by_source_equal_one_run(tmp_path, prepared_usf,
     assert gathered["n_words"] == whole["n_words"]
 
 
-# The workflow's shards: one model-run job per value of a target's shard axis, gathered by the figure.
-SHARDED = [t for t in __import__("assocmem.registry", fromlist=["targets"]).targets().values() if t.shard_axis]
+# The workflow's shards: one model-run job per value of a run's shard axis (a run shared by several targets is one
+# run), gathered by the figure of every target drawing from it.
+SHARDED = {name: t for name, t in registry.runs().items() if t.shard_axis}
 
 
 def test_some_targets_declare_shards():
-    assert {t.name for t in SHARDED} >= {"fig_capacity_vs_feature_dim", "fig_cdam_word_association",
-                                         "fig_kde_capacity", "fig_cdam_image_retrieval_beyond"}
+    assert {t.name for t in SHARDED.values()} >= {
+        "fig_capacity_vs_feature_dim", "fig_cdam_word_association", "fig_kde_capacity",
+        "fig_cdam_image_retrieval_beyond", "fig_mhn_image_retrieval", "fig_noise_error_vs_epsilon"}
+
+
+def test_a_count_shards_into_its_instances():
+    block = {"networks": 3, "datasets": ["mnist", "cifar10"]}
+    assert registry.axis_values(block, "networks") == [0, 1, 2]
+    assert registry.axis_values(block, "datasets") == ["mnist", "cifar10"]
+    cfg = {"scale": "paper", "experiments": {"e": {"paper": block}}}
+    assert stages.shard_config(cfg, "e", "networks", "1")["experiments"]["e"]["paper"]["networks"] == [1]
+    assert cfg["experiments"]["e"]["paper"]["networks"] == 3
+    with pytest.raises(ValueError, match="no shard '3'"):
+        stages.shard_config(cfg, "e", "networks", "3")
 
 
 @pytest.mark.pipeline
-@pytest.mark.parametrize("target", [t.name for t in SHARDED])
-def test_sharded_runs_give_the_unsharded_tables(target, pipeline_run, test_config, tmp_path, restore_threads):
-    from assocmem import registry, stages
-
-    t = registry.get(target)
+@pytest.mark.parametrize("run", list(SHARDED))
+def test_sharded_runs_give_the_unsharded_tables(run, pipeline_run, test_config, tmp_path, restore_threads):
+    t = SHARDED[run]
     cfg = am_config.load([REPO / "config" / "config.yaml", test_config], {"device": "cpu"})
     whole_dir, shard_dir = tmp_path / "whole", tmp_path / "sharded"
     params = am_config.experiment_params(cfg, t.experiment)
     stages.run(t.module, t.run_name, cfg, t.data_paths(params, pipeline_run), whole_dir, threads=1)
-    shards = [str(v) for v in params[t.shard_axis]]
+    shards = [str(v) for v in registry.axis_values(params, t.shard_axis)]
     assert len(shards) >= 2
     for shard in shards:
         part = stages.shard_config(cfg, t.experiment, t.shard_axis, shard)
@@ -116,10 +128,11 @@ def test_sharded_runs_give_the_unsharded_tables(target, pipeline_run, test_confi
     pd.testing.assert_frame_equal(gathered.table, whole.table)
     assert gathered.extras == whole.extras
     assert set(provenance["shards"]) == set(shards)
-    a = stages.figure(t.figure_module, t.run_name, cfg, whole_dir, tmp_path / "a" / t.name)
-    b = stages.figure(t.figure_module, t.run_name, cfg, shard_dir, tmp_path / "b" / t.name, shards=shards)
-    assert (tmp_path / "a" / f"{t.name}.csv").read_bytes() == (tmp_path / "b" / f"{t.name}.csv").read_bytes()
-    assert a["verdict"] == b["verdict"] and a["claims"] == b["claims"] and a["caption"] == b["caption"]
+    for u in (u for u in registry.targets().values() if u.run_name == run):
+        a = stages.figure(u.figure_module, run, cfg, whole_dir, tmp_path / "a" / u.name)
+        b = stages.figure(u.figure_module, run, cfg, shard_dir, tmp_path / "b" / u.name, shards=shards)
+        assert (tmp_path / "a" / f"{u.name}.csv").read_bytes() == (tmp_path / "b" / f"{u.name}.csv").read_bytes()
+        assert a["verdict"] == b["verdict"] and a["claims"] == b["claims"] and a["caption"] == b["caption"]
 
 
 def test_paper_scale_plan_runs_each_shard_as_its_own_job(tmp_path):
@@ -133,5 +146,5 @@ def test_paper_scale_plan_runs_each_shard_as_its_own_job(tmp_path):
     counts = dict(line.split()[:2] for line in proc.stdout.splitlines() if len(line.split()) == 2
                   and line.split()[1].isdigit())
     cfg = am_config.load([REPO / "config" / "config.yaml"], {"scale": "paper"})
-    expected = sum(len(t.shards(cfg)) for t in SHARDED)
+    expected = sum(len(t.shards(cfg)) for t in SHARDED.values())
     assert expected >= 8 and int(counts.get("run_shard", 0)) == expected

@@ -1,16 +1,16 @@
 """One command line for every result target, generated from the registry (:mod:`assocmem.registry`).
 
-    python -m assocmem list                              every target: paper, rules, data, threads
+    python -m assocmem list                              every target: paper, shared run, data, threads
     python -m assocmem run fig_cdam_modes --scale paper --device cuda
     python -m assocmem figure fig_cdam_modes             redraw from the run output, without rerunning the model
     python -m assocmem status                            which targets are built, which are missing
     python -m assocmem report                            snakemake --report over what is built
 
-``run`` runs the model and draws the figure; for a two-stage target the model run is kept under
-``results/<paper>/runs/`` and ``figure`` redraws from it alone. The global options (``--config`` files merged in
-order, ``--scale``, ``--device``) are those of the Snakemake workflow's config, validated the same way. Prepared
-data files are read from ``--data-dir`` (``python -m assocmem.data`` makes them). This is the path on a machine
-without Snakemake, e.g. a GPU node.
+``run`` runs the model and draws the figure; the model run is kept under ``results/<paper>/runs/`` and ``figure``
+redraws from it alone (targets that share a run draw from the same one). The global options (``--config`` files
+merged in order, ``--scale``, ``--device``) are those of the Snakemake workflow's config, validated the same way.
+Prepared data files are read from ``--data-dir`` (``python -m assocmem.data`` makes them). This is the path on a
+machine without Snakemake, e.g. a GPU node.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def _summary(meta: dict) -> None:
 
 
 def list_targets() -> None:
-    """One line per target: name, paper, rules, the data it reads (under the shipped config, when found), threads,
-    shard axis and what it shows."""
+    """One line per target: name, paper, the run it shares with other targets (``-``: none), the data it reads
+    (under the shipped config, when found), threads, shard axis and what it shows."""
     try:
         cfg = _config.load([_config.default_config()])
     except _config.ConfigError:
@@ -80,7 +80,7 @@ def list_targets() -> None:
             return "?"
         return ",".join(t.data_names(_config.experiment_params(cfg, t.experiment))) or "-"
 
-    rows = [(t.name, t.paper.key, t.rules, data(t), str(t.threads), t.shard_axis or "-", t.summary)
+    rows = [(t.name, t.paper.key, t.run or "-", data(t), str(t.threads), t.shard_axis or "-", t.summary)
             for t in registry.targets().values()]
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for r in rows:
@@ -132,8 +132,6 @@ def run_target(t: registry.Target, config: dict, results: Path, data_dir: Path, 
                only: list[str] | None = None) -> dict | None:
     """Run one target (both stages; a sharded one shard by shard, or only the shards ``only``) and return the
     figure's metadata (``None`` while shards are missing)."""
-    if t.rules == "custom":
-        return _run_custom(t, config, results, _data(t, config, data_dir), threads)
     shards = t.shards(config)
     if only and not t.shard_axis:
         raise SystemExit(f"error: {t.name} declares no shard axis")
@@ -144,7 +142,8 @@ def run_target(t: registry.Target, config: dict, results: Path, data_dir: Path, 
         part = stages.shard_config(config, t.experiment, t.shard_axis, shard)
         stages.run(t.module, t.run_name, config, _data(t, part, data_dir), t.runs_dir(results), threads,
                    shard=shard, axis=t.shard_axis)
-    shards = shards or [str(v) for v in _config.experiment_params(config, t.experiment)[t.shard_axis]]
+    shards = shards or [str(v) for v in registry.axis_values(_config.experiment_params(config, t.experiment),
+                                                             t.shard_axis)]
     left = [s for s in shards if not stages.run_paths(t.runs_dir(results) / t.run_name, s)[0].is_file()]
     if left:
         print(f"{t.name}: shards still to run: {', '.join(left)}")
@@ -153,41 +152,8 @@ def run_target(t: registry.Target, config: dict, results: Path, data_dir: Path, 
 
 
 def figure_target(t: registry.Target, config: dict, results: Path, shards: list[str] | None = None) -> dict:
-    if t.rules == "custom":
-        return _figure_custom(t, config, results)
     return stages.figure(t.figure_module, t.run_name, config, t.runs_dir(results), t.prefix(results),
                          shards=shards if shards is not None else t.shards(config))
-
-
-# The two targets whose modules split run and figure before the registry (own rule files): their run outputs.
-def _custom_runs(t: registry.Target, config: dict, results: Path) -> list[Path]:
-    if t.experiment == "mhn_image_retrieval":
-        params = _config.experiment_params(config, t.experiment)
-        return [t.runs_dir(results) / f"image_retrieval_{d}.csv" for d in params["datasets"]]
-    return [t.runs_dir(results) / "noise_recall.csv"]
-
-
-def _run_custom(t, config, results, data, threads):
-    import importlib
-
-    mod = importlib.import_module(t.module)
-    for run_csv in _custom_runs(t, config, results):
-        if t.experiment == "mhn_image_retrieval":
-            dataset = run_csv.stem.removeprefix("image_retrieval_")
-            mod.run_to_csv(config, dataset, data[dataset], run_csv, threads)
-        else:
-            mod.run_to_csv(config, run_csv, threads)
-    return _figure_custom(t, config, results)
-
-
-def _figure_custom(t, config, results):
-    import importlib
-
-    mod = importlib.import_module(t.module)
-    runs = _custom_runs(t, config, results)
-    if t.experiment == "mhn_image_retrieval":
-        return mod.figure_from_runs(config, runs, t.prefix(results))
-    return mod.figure_from_run(config, t.name, runs[0], t.prefix(results))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,8 @@ registry.
 
 Every target runs in two stages (:mod:`assocmem.stages`): its module's ``run_stage`` writes
 ``results/<paper>/runs/<run>.{parquet,json}``, and ``figure_stage`` of ``<module>_figure`` draws from that alone.
-Targets with ``rules="custom"`` (MNIST/CIFAR-10 retrieval: one run per data set; noise-enhanced recall: one run
-for four figures) split run and figure their own way and have rule files of their own.
+Several targets may draw from one run (the four noise-enhanced recall figures: ``run="noise_recall"``); the run is
+made once, with the resources of its owner, the first target declaring it (:func:`runs`).
 """
 
 from __future__ import annotations
@@ -86,18 +86,17 @@ class Target:
     runtime: int = 60
     gpu: bool = False
     summary: str = ""
-    rules: str = "generic"
     shard_axis: str | None = None
 
     def shards(self, config: dict) -> list[str]:
-        """The shards of the model run under ``config`` (``[]``: one unsharded run): one per value of the list
-        ``shard_axis`` of the experiment block, when the config's ``shards`` asks for them (``auto``: at the
-        paper scale)."""
+        """The shards of the model run under ``config`` (``[]``: one unsharded run): one per value of the list (or
+        instance of the count, :func:`axis_values`) ``shard_axis`` of the experiment block, when the config's
+        ``shards`` asks for them (``auto``: at the paper scale)."""
         mode = config.get("shards", "auto")
         wanted = mode == "on" or (mode == "auto" and config["scale"] == "paper")
         if self.shard_axis is None or not wanted:
             return []
-        return [str(v) for v in config["experiments"][self.experiment][config["scale"]][self.shard_axis]]
+        return [str(v) for v in axis_values(config["experiments"][self.experiment][config["scale"]], self.shard_axis)]
 
     def data_names(self, params: dict) -> tuple[str, ...]:
         """The prepared data files the target reads, given its parameters at the configured scale."""
@@ -174,6 +173,27 @@ def source_files(module: str) -> list[str]:
     return sorted(path for name, path in seen.items()
                   if name not in declarations and not (name.startswith("assocmem.experiments.")
                                                        and path.endswith("__init__.py")))
+
+
+def axis_values(block: dict, axis: str) -> list:
+    """The values along the shard axis ``axis`` of an experiment block: its list or, for a count ``n`` of independent
+    instances (e.g. ``networks``), the instances ``0 .. n-1``. A shard's block holds its one value as a list."""
+    values = block[axis]
+    return list(range(values)) if isinstance(values, int) else list(values)
+
+
+def runs() -> dict[str, Target]:
+    """Every model run by name, with its owner: the first target declaring it (its module, data, shard axis and
+    resources are the run's; the other targets drawing from the run must agree on its paper, experiment, module and
+    shard axis)."""
+    out: dict[str, Target] = {}
+    for t in targets().values():
+        owner = out.setdefault(t.run_name, t)
+        same = ("paper", "experiment", "module", "shard_axis")
+        if any(getattr(owner, k) != getattr(t, k) for k in same):
+            raise ValueError(f"targets {owner.name} and {t.name} share the run {t.run_name} but differ in "
+                             f"{[k for k in same if getattr(owner, k) != getattr(t, k)]}")
+    return out
 
 
 def targets() -> dict[str, Target]:

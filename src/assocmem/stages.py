@@ -46,11 +46,14 @@ def run_paths(out_dir: Path | str, name: str) -> tuple[Path, Path]:
 
 def shard_config(config: dict, experiment: str, axis: str, shard: str) -> dict:
     """``config`` with the list ``axis`` of ``experiment``'s block (at the configured scale) cut to the one value
-    named ``shard``: the configuration of one shard's model run."""
+    named ``shard`` (a count ``n``: to the list of the one instance, :func:`assocmem.registry.axis_values`): the
+    configuration of one shard's model run."""
     import copy
 
+    from .registry import axis_values
+
     block = config["experiments"][experiment][config["scale"]]
-    values = [v for v in block[axis] if str(v) == shard]
+    values = [v for v in axis_values(block, axis) if str(v) == shard]
     if not values:
         raise ValueError(f"{experiment}: no shard {shard!r} in {axis} = {block[axis]}")
     out = copy.deepcopy(config)

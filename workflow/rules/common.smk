@@ -4,6 +4,8 @@
 from assocmem import registry
 
 TARGETS = registry.targets()
+# Each model run by name, with its owner target (several targets may draw from one run).
+RUNS = registry.runs()
 PAPERS = registry.PAPERS
 
 
@@ -42,7 +44,9 @@ def data_files(t, shard=None):
     if shard is not None:
         params = {
             **params,
-            t.shard_axis: [v for v in params[t.shard_axis] if str(v) == shard],
+            t.shard_axis: [
+                v for v in registry.axis_values(params, t.shard_axis) if str(v) == shard
+            ],
         }
     return {name: registry.DATA_FILES[name] for name in t.data_names(params)}
 
@@ -60,12 +64,9 @@ def run_outputs(t):
 
 
 def run_inputs(wildcards):
-    """Inputs of a target's model run (or of one shard of it): its data and the run module's source."""
-    t = TARGETS[wildcards.target]
+    """Inputs of a model run (or of one shard of it): its data and the run module's source."""
+    t = RUNS[wildcards.run]
     return {**data_files(t, wildcards.get("shard")), "code": module_files(t.module)}
-
-
-GENERIC = [t for t in TARGETS.values() if t.rules == "generic"]
 
 
 def target_files(t):

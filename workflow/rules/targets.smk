@@ -1,45 +1,45 @@
-# Every result target from the registry, in two stages: the model run (one generic rule) and one rule per target,
-# named after it (`snakemake <target>`), that draws the figure from the kept run. Targets with rules of their own
-# (mhn.smk: one run per data set; noise.smk: one run for four figures) are skipped here.
+# Every result target from the registry, in two stages: the model run (one generic rule, one job per run, or per
+# shard of it, whatever number of targets draw from it; resources from the run's owner target) and one rule per
+# target, named after it (`snakemake <target>`), that draws the figure from the kept run.
 
 
 rule run_stage:
     input:
         unpack(run_inputs),
     output:
-        table="results/{paper}/runs/{target}.parquet",
-        meta="results/{paper}/runs/{target}.json",
+        table="results/{paper}/runs/{run}.parquet",
+        meta="results/{paper}/runs/{run}.json",
     log:
-        "logs/{paper}/runs/{target}.log",
+        "logs/{paper}/runs/{run}.log",
     wildcard_constraints:
         paper="|".join(PAPERS),
-        target="|".join(t.name for t in GENERIC),
+        run="|".join(RUNS),
     conda:
         "../envs/assocmem.yaml"
-    threads: lambda wildcards: TARGETS[wildcards.target].threads
+    threads: lambda wildcards: RUNS[wildcards.run].threads
     resources:
-        mem_mb=lambda wildcards: TARGETS[wildcards.target].mem_mb,
-        runtime=lambda wildcards: TARGETS[wildcards.target].runtime,
-        gpu=lambda wildcards: int(uses_gpu(TARGETS[wildcards.target])),
+        mem_mb=lambda wildcards: RUNS[wildcards.run].mem_mb,
+        runtime=lambda wildcards: RUNS[wildcards.run].runtime,
+        gpu=lambda wildcards: int(uses_gpu(RUNS[wildcards.run])),
     params:
-        stage=lambda wildcards: stage_params(TARGETS[wildcards.target]),
-        module=lambda wildcards: TARGETS[wildcards.target].module,
+        stage=lambda wildcards: stage_params(RUNS[wildcards.run]),
+        module=lambda wildcards: RUNS[wildcards.run].module,
     script:
         "../scripts/run_stage.py"
 
 
 use rule run_stage as run_shard with:
     output:
-        table="results/{paper}/runs/{target}/{shard}.parquet",
-        meta="results/{paper}/runs/{target}/{shard}.json",
+        table="results/{paper}/runs/{run}/{shard}.parquet",
+        meta="results/{paper}/runs/{run}/{shard}.json",
     log:
-        "logs/{paper}/runs/{target}/{shard}.log",
+        "logs/{paper}/runs/{run}/{shard}.log",
     wildcard_constraints:
         paper="|".join(PAPERS),
-        target="|".join(t.name for t in GENERIC if t.shard_axis),
+        run="|".join(name for name, t in RUNS.items() if t.shard_axis),
 
 
-for t in GENERIC:
+for t in TARGETS.values():
 
     rule:
         name:

@@ -1,6 +1,6 @@
 """Command-line scaffolding of the few experiment modules that keep an entry point of their own
 (``python -m assocmem.experiments.<paper>.<name>``): the shard ``gather`` of ``khm.capacity`` and
-``cdam.word_association``, and the two custom-rule targets. Every target runs through ``python -m assocmem``.
+``cdam.word_association``. Every target runs through ``python -m assocmem``.
 
 Every entry point takes the same global options (``--config`` files merged in order, ``--scale`` and
 ``--device`` overrides) and validates the merged configuration before doing anything.
