@@ -293,7 +293,6 @@ def miyashita_table():
 
 
 def test_miyashita_claims_hold(miyashita_table):
-    from assocmem.experiments.cdam import miyashita as miy
 
     claims = miy_fig.evaluate_claims(miyashita_table)
     assert all(c.passed for c in claims), claims
@@ -302,7 +301,6 @@ def test_miyashita_claims_hold(miyashita_table):
 
 
 def test_miyashita_path_and_claims_can_fail():
-    from assocmem.experiments.cdam import miyashita as miy
 
     a_vals = MIYASHITA["a_values"]
     flat = pd.DataFrame([dict(a=a, h=1 - a, distance=d, corr_mean=1.0 if d == 0 else 0.0) for a in a_vals
@@ -338,7 +336,6 @@ IMAGES = dict(dataset="fashion_mnist", n_stored=[10, 20, 30], a_values=[1.0, 0.9
 
 def _score_table(scores):
     """scores: a -> (score at P = 10, 20, 30)."""
-    from assocmem.experiments.cdam import image_retrieval as img
 
     raw = pd.DataFrame([dict(dataset="fashion_mnist", seed=0, n_stored=P, a=a, h=1 - a, score=v, own_correlation=0.5)
                         for a, vals in scores.items() for P, v in zip((10, 20, 30), vals)])
@@ -385,7 +382,6 @@ def _beyond_table(small, auto):
 
 
 def test_image_retrieval_beyond_claims_can_fail():
-    from assocmem.experiments.cdam import image_retrieval_beyond as beyond
 
     ok = beyond_fig.evaluate_claims(_beyond_table([1.0, 0.95, 0.97, 0.92], [0.9, 0.8, 0.6, 0.4]))
     assert all(c.passed for c in ok)
@@ -429,7 +425,6 @@ def test_cluster_recovers_blocks():
 
 
 def test_community_claims_can_fail():
-    from assocmem.experiments.cdam import communities as com
 
     rows = [dict(graph=g, a=a, h=1 - a, n_nodes=n, k=k, n_clusters=n, n_clusters_sd=0.0, ari=0.0, ari_sd=0.0,
                  n_seeds=1) for g, n, k in (("karate", 34, 2), ("tutte", 46, 3)) for a in (1.0, 0.5, -0.5, -1.0, -2.0)]

@@ -10,10 +10,13 @@ import pytest
 import torch
 
 from assocmem import capacity, device, kernelized, sampling, separation
-from assocmem.experiments.khm import basins as khm_basins, capacity as khm_capacity, capacity_figure as khm_capacity_figure, energy_landscapes as khm_energy_landscapes, metastable as khm_metastable
-from assocmem.experiments.khm import metastable_figure as khm_metastable_fig
-from assocmem.experiments.khm import energy_landscapes_figure as khm_energy_landscapes_fig
+from assocmem.experiments.khm import basins as khm_basins
 from assocmem.experiments.khm import basins_figure as khm_basins_fig
+from assocmem.experiments.khm import capacity as khm_capacity
+from assocmem.experiments.khm import capacity_figure as khm_capacity_figure
+from assocmem.experiments.khm import energy_landscapes_figure as khm_energy_landscapes_fig
+from assocmem.experiments.khm import metastable as khm_metastable
+from assocmem.experiments.khm import metastable_figure as khm_metastable_fig
 from assocmem.experiments.khm import spherical_codes as khm_codes
 from assocmem.experiments.khm import spherical_codes_figure as khm_codes_fig
 

@@ -132,7 +132,10 @@ MODULES = (
     "noise.enhanced", "noise.dense",
     "savin.correlated_recall",
     # drdam modules
+    "drdam.errors", "drdam.memories", "drdam.retrieval", "drdam.feature_maps", "drdam.images",
     # diffusion modules
+    "diffusion.score_identity", "diffusion.exact_score_sampling", "diffusion.memorisation",
+    "diffusion.memorisation_images",
 )
 
 
