@@ -52,6 +52,8 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     Paper("diffusion", "Hoover, Strobelt, Krotov, Hoffman, Kira & Chau 2023, Memory in Plain Sight: Surveying the "
                        "Uncanny Resemblances of Associative Memories and Diffusion Models (arXiv 2309.16750)",
           "Hoover et al. 2023 (diffusion models as associative memories)"),
+    Paper("dead_neurons", "Fanaskov & Oseledets 2025, Associative memory and dead neurons (ICLR 2025, arXiv 2410.13866)",
+          "Fanaskov & Oseledets 2025 (dead neurons)"),
 ]}
 
 # Prepared data files, by the name a target's ``data`` uses (paths relative to the working directory).
@@ -136,6 +138,7 @@ MODULES = (
     # diffusion modules
     "diffusion.score_identity", "diffusion.exact_score_sampling", "diffusion.memorisation",
     "diffusion.memorisation_images",
+    # dead_neurons modules
 )
 
 
