@@ -139,6 +139,7 @@ MODULES = (
     "diffusion.score_identity", "diffusion.exact_score_sampling", "diffusion.memorisation",
     "diffusion.memorisation_images",
     # dead_neurons modules
+    "dead_neurons.dead_neurons",
 )
 
 
