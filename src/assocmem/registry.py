@@ -38,7 +38,7 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
                  "Transformer-Compatible Dense Associative Memories as Spherical Codes (NeurIPS 2024)",
           "Hu, Wu & Liu 2024 (KHM, U-Hop+)"),
     Paper("kde", "Schaeffer et al. 2024, Bridging Associative Memory and Probabilistic Modeling (arXiv 2402.10202)",
-          "Schaeffer et al. 2024 (KDE capacity)"),
+          "Schaeffer et al. 2024 (KDE capacity, in-context energy)"),
     Paper("sparse_recovery", "Mazumdar and Rawat 2015, Associative Memory via a Sparse Recovery Model (NeurIPS 2015)",
           "Mazumdar & Rawat 2015 (sparse recovery)"),
     Paper("noise", "Karbasi, Salavati, Shokrollahi, Varshney 2013, Noise-Enhanced Associative Memories (NeurIPS 2013)",
@@ -54,6 +54,21 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
           "Hoover et al. 2023 (diffusion models as associative memories)"),
     Paper("dead_neurons", "Fanaskov & Oseledets 2025, Associative memory and dead neurons (ICLR 2025, arXiv 2410.13866)",
           "Fanaskov & Oseledets 2025 (dead neurons)"),
+    Paper("predictive_coding", "Salvatori, Song, Hong, Sha, Frieder, Xu, Bogacz & Lukasiewicz 2021, Associative "
+                               "Memories via Predictive Coding (NeurIPS 2021)",
+          "Salvatori et al. 2021 (predictive coding)"),
+    Paper("sequential_learning", "McAlister, Robins & Szymanski 2025, Sequential Learning in the Dense Associative "
+                                 "Memory (Neural Computation 2025, arXiv 2409.15729)",
+          "McAlister et al. 2025 (sequential learning in the DAM)"),
+    Paper("entropic_am", "Hernandez, Morales & Pineda 2024, Entropic associative memory for real world images "
+                         "(arXiv 2405.12500)",
+          "Hernandez et al. 2024 (entropic associative memory)"),
+    Paper("iamm", "Yang, Ren, Wang, Sun, Chen, Zhu & Liao 2024, An Iterative Associative Memory Model for Empathetic "
+                  "Response Generation (ACL 2024)",
+          "Yang et al. 2024 (IAMM)"),
+    Paper("dia", "Huang, Liang, Liang & Lin 2024, A Generic Shared Attention Mechanism for Various Backbone Neural "
+                 "Networks (extending DIANet, AAAI 2020)",
+          "Huang et al. (DIA, shared attention)"),
 ]}
 
 # Prepared data files, by the name a target's ``data`` uses (paths relative to the working directory).
@@ -130,7 +145,9 @@ MODULES = (
     "cdam.antihebbian_range", "cdam.communities", "cdam.miyashita", "cdam.image_retrieval", "cdam.automata",
     "cdam.modes", "cdam.sequences", "cdam.word_association", "cdam.image_retrieval_beyond",
     "khm.spherical_codes", "khm.capacity", "khm.metastable", "khm.energy_landscapes", "khm.basins", "khm.mil_bags",
-    "kde.capacity", "sparse_recovery.capacity",
+    "kde.capacity",
+    # kde (in-context energy) modules
+    "sparse_recovery.capacity",
     "noise.enhanced", "noise.dense",
     "savin.correlated_recall",
     # drdam modules
@@ -140,6 +157,11 @@ MODULES = (
     "diffusion.memorisation_images",
     # dead_neurons modules
     "dead_neurons.dead_neurons",
+    # predictive_coding modules
+    # sequential_learning modules
+    # entropic_am modules
+    # iamm modules
+    # dia modules
 )
 
 
