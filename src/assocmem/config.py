@@ -10,13 +10,21 @@ expands them into the ``experiments:`` block of one parameter set per scale.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
+# jsonschema imports rfc3987_syntax where it is installed (Jupyter pulls it in), only to check the "iri" string
+# formats, and that import compiles some forty grammars: about a second in every process that validates a config,
+# i.e. every job. The schema uses no such format, so the import is declined (unless something loaded it already).
+sys.modules.setdefault("rfc3987_syntax", None)
+import jsonschema  # noqa: E402
+
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+# libyaml's parser where PyYAML has it (the same documents, about ten times faster), else the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ConfigError(ValueError):
@@ -47,7 +55,7 @@ def schema(schema_path: Path | str | None = None) -> dict:
     """The JSON schema of a configuration: ``config.schema.yaml``, where each entry ``<name>`` of
     ``experiment_parameters`` (the parameters of one scale) becomes a required ``experiments.<name>`` holding one
     such parameter set per scale (every value of ``scale``), no other keys."""
-    out = yaml.safe_load(Path(schema_path or SCHEMA_PATH).read_text())
+    out = yaml.load(Path(schema_path or SCHEMA_PATH).read_text(), Loader=_YAML_LOADER)
     experiments, defs = out["properties"]["experiments"], out.setdefault("$defs", {})
     required, properties = experiments.setdefault("required", []), experiments.setdefault("properties", {})
     scales = out["properties"]["scale"]["enum"]
@@ -138,7 +146,7 @@ def load(paths: list[Path | str], overrides: dict | None = None) -> dict:
     for path in paths:
         path = Path(path)
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml.load(path.read_text(), Loader=_YAML_LOADER) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
         config = merge(config, loaded)
