@@ -14,6 +14,7 @@ made once, with the resources of its owner, the first target declaring it (:func
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,38 +171,47 @@ def source_files(module: str) -> list[str]:
     (imports inside functions, such as a run module's lazy import of its figure module, are not followed): what a
     job running ``module`` depends on. Declarations that compute nothing (this registry, the command-line
     scaffolding, package ``__init__`` files) are left out, so that declaring a target reruns nothing."""
-    import ast
-    import importlib.util
-
     seen: dict[str, str] = {}
     todo = [module]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
-        try:  # `from .x import y` names a module or just an attribute of x
-            spec = importlib.util.find_spec(name)
-        except (ModuleNotFoundError, ValueError):
-            continue
-        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-            continue
-        seen[name] = spec.origin
-        package = name if spec.submodule_search_locations else name.rpartition(".")[0]
-        for node in ast.parse(Path(spec.origin).read_text()).body:
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
-                todo.append(base)
-                todo += [f"{base}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("assocmem"):
-                todo.append(node.module)
-                todo += [f"{node.module}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                todo += [a.name for a in node.names if a.name.startswith("assocmem")]
+        found = _imports(name)
+        if found is not None:
+            seen[name], imported = found
+            todo += imported
     declarations = ("assocmem", "assocmem.registry", "assocmem.experiments", "assocmem.experiments.cli",
                     "assocmem.data")
     return sorted(path for name, path in seen.items()
                   if name not in declarations and not (name.startswith("assocmem.experiments.")
                                                        and path.endswith("__init__.py")))
+
+
+@functools.cache
+def _imports(name: str) -> tuple[str, tuple[str, ...]] | None:
+    """The source file of module ``name`` and the names of this package its top level imports (each file parsed once
+    per process: every target's :func:`source_files` walks the same core modules); None if ``name`` is no module."""
+    import ast
+    import importlib.util
+
+    try:  # `from .x import y` names a module or just an attribute of x
+        spec = importlib.util.find_spec(name)
+    except (ModuleNotFoundError, ValueError):
+        return None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+    out: list[str] = []
+    for node in ast.parse(Path(spec.origin).read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            out += [base, *(f"{base}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("assocmem"):
+            out += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.startswith("assocmem")]
+    return spec.origin, tuple(out)
 
 
 def axis_values(block: dict, axis: str) -> list:
