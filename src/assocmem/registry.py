@@ -70,6 +70,9 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     Paper("dia", "Huang, Liang, Liang & Lin 2024, A Generic Shared Attention Mechanism for Various Backbone Neural "
                  "Networks (extending DIANet, AAAI 2020)",
           "Huang et al. (DIA, shared attention)"),
+    Paper("comparison", "assocmem: every memory of this project on one retrieval task (the project's own comparison; "
+                        "no paper gives it)",
+          "Side by side: every memory on one task"),
 ]}
 
 # Prepared data files, by the name a target's ``data`` uses (paths relative to the working directory).
@@ -163,6 +166,7 @@ MODULES = (
     # entropic_am modules
     # iamm modules
     # dia modules
+    # comparison modules
 )
 
 
