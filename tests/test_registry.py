@@ -51,9 +51,13 @@ def test_snakemake_has_a_rule_per_target(tmp_path):
     assert set(registry.targets()) <= rules
 
 
-def test_command_line_runs_every_target_at_test_scale(pipeline_run, test_config, tmp_path):
-    """`python -m assocmem run <target>` for every target gives the verdict and table of the workflow's run."""
+def test_command_line_runs_a_target_of_every_paper_at_test_scale(pipeline_run, test_config, tmp_path):
+    """`python -m assocmem run <target>` gives the verdict and table of the workflow's run, for the first target of
+    every paper (the command line takes one code path for all targets; the workflow runs every one of them)."""
+    first = {}
     for name, t in registry.targets().items():
+        first.setdefault(t.paper.key, (name, t))
+    for name, t in first.values():
         out = tmp_path / "results"
         argv = ["run", name, "--config", str(REPO / "config" / "config.yaml"), "--config", str(test_config),
                 "--data-dir", str(pipeline_run), "--results", str(out), "--threads", str(min(t.threads, 2))]

@@ -24,6 +24,7 @@ rule run_stage:
     params:
         stage=lambda wildcards: stage_params(RUNS[wildcards.run]),
         module=lambda wildcards: RUNS[wildcards.run].module,
+        axis=lambda wildcards: RUNS[wildcards.run].shard_axis,
     script:
         "../scripts/run_stage.py"
 
@@ -67,6 +68,8 @@ for t in TARGETS.values():
         params:
             stage=stage_params(t),
             target=t.name,
+            module=t.figure_module,
+            run=t.run_name,
             shards=t.shards(config),
         script:
             "../scripts/figure_stage.py"

@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from assocmem import registry, stages
+from assocmem import stages
 from assocmem.pipeline import logged
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 
+# The rule passes the figure module and run name (from the registry), so a job imports its own module only.
 with logged(sm.log[0]):
-    t = registry.get(sm.params.target)
     prefix = Path(sm.output.json).with_suffix("")
     runs_dir = prefix.parent / "runs"
-    meta = stages.figure(t.figure_module, t.run_name, sm.config, runs_dir, prefix, shards=list(sm.params.shards))
+    meta = stages.figure(sm.params.module, sm.params.run, sm.config, runs_dir, prefix, shards=list(sm.params.shards))
     print(f"{meta['target']}: {meta['verdict']}")
