@@ -151,6 +151,7 @@ MODULES = (
     "khm.spherical_codes", "khm.capacity", "khm.metastable", "khm.energy_landscapes", "khm.basins", "khm.mil_bags",
     "kde.capacity",
     # kde (in-context energy) modules
+    "kde.icl_energy",
     "sparse_recovery.capacity",
     "noise.enhanced", "noise.dense",
     "savin.correlated_recall",

@@ -1,4 +1,5 @@
-"""Fits and summary statistics used by claims: the log-linear (exponential-growth) fit and the ROC AUC."""
+"""Fits and summary statistics used by claims: the log-linear (exponential-growth) fit, the ROC AUC and the batched
+Spearman rank correlation."""
 
 from __future__ import annotations
 
@@ -28,3 +29,11 @@ def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     win = (diff > 0).float() + 0.5 * (diff == 0).float()
     pair = (pos[:, :, None] & neg[:, None, :]).float()
     return (win * pair).sum((1, 2)) / pair.sum((1, 2))
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman rank correlation along the last axis, batched: ``(..., P), (..., P) -> (...)`` (ties broken by order,
+    so for continuous values only)."""
+    ra, rb = (v.argsort(-1).argsort(-1).to(torch.float64) for v in (a, b))
+    ra, rb = ra - ra.mean(-1, keepdim=True), rb - rb.mean(-1, keepdim=True)
+    return (ra * rb).sum(-1) / (ra.norm(dim=-1) * rb.norm(dim=-1))
