@@ -167,6 +167,7 @@ MODULES = (
     # entropic_am modules
     # iamm modules
     # dia modules
+    "dia.shared_attention",
     # comparison modules
 )
 
