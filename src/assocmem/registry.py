@@ -164,6 +164,7 @@ MODULES = (
     "dead_neurons.dead_neurons",
     # predictive_coding modules
     # sequential_learning modules
+    "sequential_learning.sequential",
     # entropic_am modules
     # iamm modules
     # dia modules
