@@ -166,6 +166,7 @@ MODULES = (
     # sequential_learning modules
     "sequential_learning.sequential",
     # entropic_am modules
+    "entropic_am.eam",
     # iamm modules
     # dia modules
     "dia.shared_attention",
