@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
+from assocmem.claims import VERDICTS
 from conftest import REPO, snakemake
 
 pytestmark = pytest.mark.pipeline
@@ -32,7 +33,7 @@ def test_every_target_writes_figure_data_and_metadata(pipeline_run):
                     "caption"):
             assert key in meta, f"{path.name} lacks {key}"
         assert meta["scale"] == "test"
-        assert meta["verdict"] in ("reproduced", "partly", "not reproduced")
+        assert meta["verdict"] in VERDICTS
         assert not pd.read_csv(path.with_suffix(".csv")).empty
 
 

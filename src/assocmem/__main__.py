@@ -64,7 +64,8 @@ def _load(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
 def _summary(meta: dict) -> None:
     print(f"{meta['target']}: {meta['verdict']}")
     for c in meta["claims"]:
-        print(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['id']}: {c['our_value']}")
+        mark = "not run" if c["passed"] is None else "ok" if c["passed"] else "FAIL"
+        print(f"  [{mark}] {c['id']}: {c['our_value']}")
 
 
 def list_targets() -> None:

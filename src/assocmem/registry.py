@@ -168,6 +168,7 @@ MODULES = (
     # entropic_am modules
     "entropic_am.eam",
     # iamm modules
+    "iamm.association_dialogue", "iamm.empathetic_dialogues",
     # dia modules
     "dia.shared_attention",
     # comparison modules
