@@ -172,6 +172,7 @@ MODULES = (
     # dia modules
     "dia.shared_attention",
     # comparison modules
+    "comparison.retrieval",
 )
 
 
