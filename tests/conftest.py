@@ -27,6 +27,19 @@ def snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.Comp
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module (``pytestmark = pytest.mark.usefixtures("one_thread")``): the experiments
+    are sized for one core, extra threads only contend on a shared machine, and float32 reductions depend on the
+    thread count, so bit-identical reruns compare at one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     path = mirror_path()

@@ -19,12 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 D = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one torch thread per test module
 
 
 def _model(seed=0, B=5, nv=8, k=6, tau_v=1.0, tau_h=1.0):

@@ -24,12 +24,7 @@ from assocmem.experiments.entropic_am import eam_figure as fig
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one torch thread per test module
 
 
 def _register(seed=0, m=8, n=12, N=40, sparse=True):

@@ -26,12 +26,7 @@ from assocmem.experiments.iamm import empathetic_dialogues_figure as emp_fig
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one torch thread per test module
 
 
 def _config_at(scale: str) -> dict:

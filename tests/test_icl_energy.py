@@ -24,12 +24,7 @@ D = torch.float64
 MIX = {"components": [1, 4], "mean_range": 3.0, "std_range": [0.2, 0.8]}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one torch thread per test module
 
 
 def _model(seed=0, T=8, width=16, layers=2, heads=4):

@@ -19,13 +19,7 @@ from assocmem.experiments.noise import enhanced as exp
 from assocmem.experiments.noise import enhanced_figure as fig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Recall is many small tensor ops: one thread is far faster than several on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one torch thread per test module
 
 
 SMALL = dict(n=100, k=10, k_random=8, col_degree=3, L=10, per_neuron=3)

@@ -23,12 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 D = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one torch thread per test module
 
 
 def _net(seed=0, M=2, K=7, P=12, B=5, dtype=D):
