@@ -163,6 +163,7 @@ MODULES = (
     # dead_neurons modules
     "dead_neurons.dead_neurons",
     # predictive_coding modules
+    "predictive_coding.retrieval", "predictive_coding.width", "predictive_coding.multimodal",
     # sequential_learning modules
     "sequential_learning.sequential",
     # entropic_am modules
