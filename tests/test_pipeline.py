@@ -34,6 +34,7 @@ def test_every_target_writes_figure_data_and_metadata(pipeline_run):
             assert key in meta, f"{path.name} lacks {key}"
         assert meta["scale"] == "test"
         assert meta["verdict"] in VERDICTS
+        assert all(c["passed"] is None or isinstance(c["passed"], bool) for c in meta["claims"]), path.name
         assert not pd.read_csv(path.with_suffix(".csv")).empty
 
 

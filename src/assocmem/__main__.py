@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import config as _config
 from . import registry, stages
+from .experiments.cli import print_summary
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,13 +60,6 @@ def _load(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
         return _config.load(args.config or [_config.default_config()], overrides)
     except _config.ConfigError as exc:
         p.exit(2, f"error: {exc}\n")
-
-
-def _summary(meta: dict) -> None:
-    print(f"{meta['target']}: {meta['verdict']}")
-    for c in meta["claims"]:
-        mark = "not run" if c["passed"] is None else "ok" if c["passed"] else "FAIL"
-        print(f"  [{mark}] {c['id']}: {c['our_value']}")
 
 
 def list_targets() -> None:
@@ -182,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         meta = figure_target(t, cfg, args.results)
     if meta is not None:
-        _summary(meta)
+        print_summary(meta)
     return 0
 
 

@@ -27,6 +27,11 @@ class Claim:
     passed: bool | None  # None: not tested (not run)
     paper_value: str | None = None
 
+    def __post_init__(self):
+        # numpy and torch booleans become Python ones, so that the JSON holds true/false, not a string
+        if self.passed is not None:
+            self.passed = bool(self.passed)
+
 
 def verdict(claims: list[Claim]) -> str:
     """Combine claims into ``reproduced``, ``partly``, ``not reproduced`` or ``not run`` (module docstring)."""

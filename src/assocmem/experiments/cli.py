@@ -37,4 +37,5 @@ def print_summary(meta: dict) -> None:
     """Print a target's verdict and each claim's outcome."""
     print(f"{meta['target']}: {meta['verdict']}")
     for c in meta["claims"]:
-        print(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['id']}: {c['our_value']}")
+        mark = "not run" if c["passed"] is None else "ok" if c["passed"] else "FAIL"
+        print(f"  [{mark}] {c['id']}: {c['our_value']}")
