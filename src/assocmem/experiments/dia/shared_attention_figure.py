@@ -444,7 +444,8 @@ def figure_stage(config: dict, runs: stages.Runs, provenance: dict, out_prefix: 
     if target not in TARGETS:
         raise ValueError(f"unknown DIA target {target!r}; one of {TARGETS}")
     tr = stages.figure_run(config, NAME, provenance)
-    raw, params, scale = runs.table, tr.params, config["scale"]
+    raw = pd.concat([runs.table, pd.DataFrame(runs.extras.get("counts", []))], ignore_index=True)
+    params, scale = tr.params, config["scale"]
     fidelity = runs.extras.get("cifar10_fidelity", "JPEG re-encoding (lossy)")
     setup = setup_text(params, fidelity)
     reduced = reductions(params, scale)
