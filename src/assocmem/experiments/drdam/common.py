@@ -126,3 +126,19 @@ def why_failed(claims, why: dict[str, str]) -> str:
     """Our explanation of every failed claim that has one in ``why`` (claim id -> text), as caption sentences."""
     out = [f"{c.id} fails: {why[c.id]}" for c in claims if not c.passed and c.id in why]
     return (" " + " ".join(out)) if out else ""
+
+
+def finish_figure(config: dict, name: str, runs, provenance: dict, out_prefix, *, paper: str, paper_key: str,
+                  claims: list, table, caption, figure, data: str, substitutions: str) -> dict:
+    """The figure stage every DrDAM target shares: :func:`assocmem.results.finish_target` with the run's dtype and
+    ``caption(params, scale, dtype, claims, verdict)``; ``figure(caption_text)`` draws."""
+    from ... import stages
+    from ...results import finish_target
+
+    tr = stages.figure_run(config, name, provenance)
+    dtype = runs.extras.get("dtype", tr.dtype)
+    return finish_target(
+        tr, out_prefix, paper=paper, paper_key=paper_key, claims=claims, table=table,
+        run_wall_s=provenance["run_wall_time_s"], dtype=dtype,
+        caption=lambda v: caption(tr.params, tr.config["scale"], dtype, claims, v), figure=figure, data=data,
+        substitutions=substitutions)

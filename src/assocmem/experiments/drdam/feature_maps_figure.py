@@ -10,8 +10,7 @@ import pandas as pd
 from ... import stages
 from ...claims import Claim
 from ...plotting import add_caption, pyplot
-from ...results import TargetRun, finish_target
-from .common import log_x_ticks, loglog_slope, why_failed
+from .common import finish_figure, log_x_ticks, loglog_slope, why_failed
 from .feature_maps import NAME, PAPER, PAPER_KEY
 
 SLOPE = (-0.6, -0.4)  # the project tolerance of T1, reused
@@ -146,19 +145,12 @@ def make_figure(table: pd.DataFrame, caption_text: str):
     return fig
 
 
-def write_figure(tr: TargetRun, runs: stages.Runs, out_prefix: Path, run_wall: float | None) -> dict:
-    params, config = tr.params, tr.config
+def figure_stage(config: dict, runs: stages.Runs, provenance: dict, out_prefix: Path) -> dict:
     table = runs.table.sort_values(["map", "beta", "set", "Y"], ignore_index=True)
     claims = evaluate_claims(table)
-    dtype = runs.extras.get("dtype", tr.dtype)
-    return finish_target(
-        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
-        dtype=dtype, caption=lambda v: caption(params, config["scale"], dtype, claims, v),
-        figure=lambda cap: make_figure(table, cap),
+    return finish_figure(
+        config, NAME, runs, provenance, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table,
+        caption=caption, figure=lambda cap: make_figure(table, cap),
         data="MNIST training images pooled to 4x4 (stand-in for OpenML letter)",
         substitutions="OpenML 'letter' (20,000 x 16) -> MNIST average-pooled 7x7 to 4x4 (D = 16), min-max scaled, /4",
     )
-
-
-def figure_stage(config: dict, runs: stages.Runs, provenance: dict, out_prefix: Path) -> dict:
-    return write_figure(stages.figure_run(config, NAME, provenance), runs, out_prefix, provenance["run_wall_time_s"])

@@ -12,8 +12,7 @@ import pandas as pd
 from ... import stages
 from ...claims import Claim
 from ...plotting import add_caption, pyplot
-from ...results import TargetRun, finish_target
-from .common import why_failed
+from .common import finish_figure, why_failed
 from .images import NAME, PAPER, PAPER_KEY
 
 FACTOR = 10.0  # "<<": MSE(DrDAM, MrDAM) at least 10 times below MSE(query, MrDAM)
@@ -214,20 +213,13 @@ def make_figure(table: pd.DataFrame, caption_text: str):
     return fig
 
 
-def write_figure(tr: TargetRun, runs: stages.Runs, out_prefix: Path, run_wall: float | None) -> dict:
-    params, config = tr.params, tr.config
+def figure_stage(config: dict, runs: stages.Runs, provenance: dict, out_prefix: Path) -> dict:
     table = runs.table
     claims = evaluate_claims(table)
-    dtype = runs.extras.get("dtype", tr.dtype)
-    return finish_target(
-        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=summarize(table), run_wall_s=run_wall,
-        dtype=dtype, caption=lambda v: caption(params, config["scale"], dtype, claims, v),
-        figure=lambda cap: make_figure(table, cap),
+    return finish_figure(
+        config, NAME, runs, provenance, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims,
+        table=summarize(table), caption=caption, figure=lambda cap: make_figure(table, cap),
         data="CIFAR-10 training images (offline mirror: JPEG re-encoded, lossy)",
         substitutions="TinyImageNet (Figs 1/2) -> CIFAR-10; hand-picked diverse images (Fig 2) -> an even draw per "
                       "class; CIFAR-10 from a lossy JPEG mirror; images resized (stated in the caption)",
     )
-
-
-def figure_stage(config: dict, runs: stages.Runs, provenance: dict, out_prefix: Path) -> dict:
-    return write_figure(stages.figure_run(config, NAME, provenance), runs, out_prefix, provenance["run_wall_time_s"])

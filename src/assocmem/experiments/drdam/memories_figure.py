@@ -10,8 +10,7 @@ import pandas as pd
 from ... import stages
 from ...claims import Claim
 from ...plotting import add_caption, pyplot
-from ...results import TargetRun, finish_target
-from .common import log_x_ticks, rising, why_failed
+from .common import finish_figure, log_x_ticks, rising, why_failed
 from .memories import NAME, PAPER, PAPER_KEY
 
 N_SE = 2.0  # a step down between neighbouring values counts against a rising curve beyond 2 standard errors
@@ -101,19 +100,12 @@ def make_figure(table: pd.DataFrame, caption_text: str):
     return fig
 
 
-def write_figure(tr: TargetRun, runs: stages.Runs, out_prefix: Path, run_wall: float | None) -> dict:
-    params, config = tr.params, tr.config
+def figure_stage(config: dict, runs: stages.Runs, provenance: dict, out_prefix: Path) -> dict:
     table = runs.table.sort_values(["D", "beta", "K"], ignore_index=True)
     claims = evaluate_claims(table)
-    dtype = runs.extras.get("dtype", tr.dtype)
-    return finish_target(
-        tr, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table, run_wall_s=run_wall,
-        dtype=dtype, caption=lambda v: caption(params, config["scale"], dtype, claims, v),
-        figure=lambda cap: make_figure(table, cap),
+    return finish_figure(
+        config, NAME, runs, provenance, out_prefix, paper=PAPER, paper_key=PAPER_KEY, claims=claims, table=table,
+        caption=caption, figure=lambda cap: make_figure(table, cap),
         data="synthetic: unique random binary patterns scaled to {0, 1/sqrt(D)}",
         substitutions="none (reduced grids at the quick scale, stated in the caption)",
     )
-
-
-def figure_stage(config: dict, runs: stages.Runs, provenance: dict, out_prefix: Path) -> dict:
-    return write_figure(stages.figure_run(config, NAME, provenance), runs, out_prefix, provenance["run_wall_time_s"])
