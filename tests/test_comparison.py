@@ -191,6 +191,34 @@ def test_adapters_are_the_core_models():
     assert torch.equal(st["memory"]["register"], entropic_am.register(entropic_am.empty(8, 5), q))
     out = bm.ADAPTERS["eam"].recall(st, X, torch.zeros(X.shape, dtype=torch.bool), 1)
     torch.testing.assert_close(out, pca.decode(st["quantiser"].values(q, torch.float64)))
+    # predictive-coding network: the core's training (the same draws) and recall, masked and noisy rows apart
+    from assocmem import autoencoder, predictive_coding
+
+    pcn_p = {"sizes": [8], "epochs": 3, "min_updates": 0, "batch": 4, "t_train": 5, "train_gamma": 0.1, "lr": 0.05,
+             "gamma": 0.1, "outer": 2}
+    st = bm.ADAPTERS["pcn"].write(X, pcn_p, device.generator(10))
+    net, _ = predictive_coding.train(X, [8], epochs=3, batch=4, t_train=5, gamma=0.1, lr=0.05,
+                                     generator=device.generator(10), progress=False)
+    torch.testing.assert_close(st["memory"]["W1"], net.weights[0], rtol=0, atol=0)
+    assert bm.stored_numbers(st) == 16 * 8 + 16  # W_1 and the offset (the mean image)
+    half = torch.zeros(4, 16, dtype=torch.bool)
+    half[2:, :8] = True  # rows 0, 1 noisy, rows 2, 3 masked
+    out = bm.ADAPTERS["pcn"].recall(st, cues, half, 7)
+    torch.testing.assert_close(out[:2], predictive_coding.recall(net, cues[:2], None, steps=3, gamma=0.1, outer=2)[0])
+    torch.testing.assert_close(out[2:], predictive_coding.recall(net, cues[2:], half[2:], steps=7, gamma=0.1)[0])
+    # at least min_updates weight steps: 3 epochs of one batch become 10
+    st = bm.ADAPTERS["pcn"].write(X[:4], {**pcn_p, "min_updates": 10}, device.generator(10))
+    net, trace = predictive_coding.train(X[:4], [8], epochs=10, batch=4, t_train=5, gamma=0.1, lr=0.05,
+                                         generator=device.generator(10), progress=False)
+    torch.testing.assert_close(st["memory"]["W1"], net.weights[0], rtol=0, atol=0)
+    assert st["write_loss"] == (trace[0]["energy"], trace[-1]["energy"])
+    # autoencoder: the core's training and iterated map, passes capped by the budget
+    st = bm.ADAPTERS["ae"].write(X, {"sizes": [6], "epochs": 2, "batch": 4, "lr": 1e-3, "iterations": 9},
+                                 device.generator(11))
+    ae, _ = autoencoder.train(X, [6], epochs=2, batch=4, lr=1e-3, generator=device.generator(11), progress=False)
+    assert bm.stored_numbers(st) == 16 * 6 + 6 + 6 * 16 + 16 + 16
+    torch.testing.assert_close(bm.ADAPTERS["ae"].recall(st, cues, half, 3),
+                               autoencoder.recall(ae, cues, half, iterations=3))
     # CDAM: a retrieved memory's fixed point a xi - kappa xi_bar decodes to the image itself
     P = torch.eye(6, 16, dtype=torch.float64)
     st = bm.ADAPTERS["cdam_best"].write(P, {"a": 0.5, "beta_784": 49.0, "eta": 0.1, "kappa": 1.0}, g)
@@ -205,7 +233,10 @@ def test_clamping_keeps_the_known_pixels():
     known[:, :8] = True
     cues = torch.where(known, X[:2], X.mean(0))
     for key, p in (("kde", {"sigma": 0.1}), ("khm_raw", {"beta": 8.0, "feature_dim": 10}),
-                   ("drdam_small", {"beta": 30.0, "features": 64, "alpha": 0.1})):
+                   ("drdam_small", {"beta": 30.0, "features": 64, "alpha": 0.1}),
+                   ("pcn", {"sizes": [8], "epochs": 2, "min_updates": 0, "batch": 5, "t_train": 5, "train_gamma": 0.1,
+                            "lr": 0.05, "gamma": 0.1, "outer": 1}),
+                   ("ae", {"sizes": [6], "epochs": 2, "batch": 5, "lr": 1e-3, "iterations": 3})):
         ad = bm.ADAPTERS[key]
         out = ad.recall(ad.write(X, p, device.generator(1)), cues, known, 5)
         torch.testing.assert_close(out[known], cues[known], rtol=0, atol=1e-12)
@@ -314,7 +345,7 @@ def test_the_three_targets_draw_from_the_run(test_run, tmp_path):
 
 
 def _summary(frac: dict, models=("mhn", "cdam_a1", "cdam_best", "khm_raw", "khm_uhop", "drdam_small", "drdam_large",
-                                 "kde", "lookup"), ns=(8, 64), mse=None) -> pd.DataFrame:
+                                 "kde", "pcn", "ae", "lookup"), ns=(8, 64), mse=None) -> pd.DataFrame:
     """A summary table: ``frac[(model, N, kind, level)]`` or 1.0; the median MSE grows with the level unless given."""
     rows = []
     for m in models:
@@ -349,21 +380,27 @@ def test_claims_of_the_corruption_figure_fail_where_false():
     assert all(ok.values()), ok
     bad = _passed(cmp_fig.claims_corruption(_summary(
         {("kde", 64, "noise", 0.8): 1.0, ("kde", 64, "noise", 0.2): 0.5, ("mhn", 64, "noise", 0.8): 0.5,
-         ("lookup", 64, "noise", 0.8): 0.9, ("drdam_large", 64): 0.5, ("cdam_a1", 64): 0.9, ("cdam_best", 64): 0.5},
+         ("lookup", 64, "noise", 0.8): 0.9, ("drdam_large", 64): 0.5, ("cdam_a1", 64): 0.9, ("cdam_best", 64): 0.5,
+         ("pcn", 64, "mask", 0.5): 0.7, ("pcn", 64, "mask", 0.9): 0.7},
         mse={("kde", "mask", 0.9): 0.0}), 64))
     assert bad == {"retrieval_falls_with_corruption": False, "error_grows_with_corruption": False,
                    "mhn_retrieves_the_nearest_stored_image": False, "cdam_small_a_helps": False,
-                   "drdam_more_features_no_worse": False}
+                   "drdam_more_features_no_worse": False, "pcn_at_least_autoencoder": False}
 
 
 def test_claims_of_the_cost_table_fail_where_false():
-    def cost(dr_small):
-        return pd.DataFrame([dict(dataset="mnist", n_stored=n, model=m, stored_numbers=v, write_s=0.0, query_s=0.0)
-                             for n, v_small in ((8, dr_small[0]), (64, dr_small[1]))
-                             for m, v in (("drdam_small", v_small), ("drdam_large", 100), ("kde", 50 * n))])
+    def cost(dr_small, pcn_end=0.1):
+        rows = [dict(dataset="mnist", n_stored=n, model=m, stored_numbers=v, write_s=0.0, query_s=0.0)
+                for n, v_small in ((8, dr_small[0]), (64, dr_small[1]))
+                for m, v in (("drdam_small", v_small), ("drdam_large", 100), ("kde", 50 * n))]
+        rows += [dict(dataset="mnist", n_stored=n, model=m, stored_numbers=10, write_s=0.0, query_s=0.0,
+                      write_loss_start=1.0, write_loss_end=pcn_end if m == "pcn" else 0.1)
+                 for n in (8, 64) for m in ("pcn", "ae")]
+        return pd.DataFrame(rows)
     assert all(_passed(cmp_fig.claims_cost(cost((10, 10)))).values())
-    bad = _passed(cmp_fig.claims_cost(cost((10, 4000))))
-    assert bad == {"drdam_storage_constant_in_n": False, "drdam_compresses_its_exact_memory": False}
+    bad = _passed(cmp_fig.claims_cost(cost((10, 4000), pcn_end=2.0)))
+    assert bad == {"drdam_storage_constant_in_n": False, "drdam_compresses_its_exact_memory": False,
+                   "pcn_and_autoencoder_memorise": False}
 
 
 def test_reading_names_the_best_memory():

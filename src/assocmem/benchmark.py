@@ -50,9 +50,19 @@ whether ``write`` depends on it. They call the core's models and restate none of
   the stored set's range and lambda-registered; recall is one beta-retrieval (:func:`assocmem.entropic_am.retrieve`,
   seeded) of the cue's levels, de-quantised and decoded by the PCA. No clamping (the mask is not used). Tuned: the
   retrieval width ``sigma``.
+- ``pcn``: the predictive-coding network (Salvatori et al. 2021), :func:`assocmem.predictive_coding.train` (its own
+  local learning rule, the project's recipe; at least ``min_updates`` weight steps) on the stored images. Recall
+  (:func:`assocmem.predictive_coding.recall`): a masked cue clamps its known pixels and infers the rest for
+  ``budget`` steps; a cue with no known pixel (clean or noisy) is clamped, its hidden nodes inferred, and the
+  prediction of the sensory layer fed back ``outer`` times, ``budget // outer`` steps each. Tuned: the inference rate
+  ``gamma`` of recall (training keeps ``train_gamma``).
+- ``ae``: the autoencoder baseline of the same paper, :func:`assocmem.autoencoder.train` (backpropagation, Adam);
+  recall iterates the map (:func:`assocmem.autoencoder.recall`), the known pixels put back after every pass. Tuned:
+  the number of passes ``iterations`` (at most the budget).
 
 Storage (:func:`stored_numbers`) counts the numbers a memory keeps (``state["memory"]``: the entropic register's PCA
-and quantiser ranges included), not what it can regenerate from a seed (DrDAM's random frequencies).
+and quantiser ranges included, the networks' weights, biases and offsets), not what it can regenerate from a seed
+(DrDAM's random frequencies).
 
 Everything is batched over cues (one recall per grid value, never a loop per query), seeded (:mod:`assocmem.device`
 generators keyed by :func:`seed_of`) and runs on the stored images' device and dtype; scoring is float64.
@@ -70,12 +80,14 @@ from typing import Any
 
 import torch
 
+from . import autoencoder as _autoencoder
 from . import cdam
 from . import device as _device
 from . import dynamics
 from . import entropic_am
 from . import feature_extractors
 from . import kernelized
+from . import predictive_coding as _pc
 from . import random_features as rf
 from . import similarity as _similarity
 
@@ -296,7 +308,7 @@ def _khm_write(X, params, generator):
                                 tau=params.get("uhop_tau", 0.1), batch_size=params.get("uhop_batch"),
                                 generator=generator)
     return {"memory": {"patterns": C, "mean": mean, "W": res.W}, "params": dict(params),
-            "uhop_loss": (float(res.losses[0].sum()), float(res.losses[-1].sum()))}
+            "write_loss": (float(res.losses[0].sum()), float(res.losses[-1].sum()))}
 
 
 def _khm_recall(state, cues, known, budget):
@@ -357,6 +369,47 @@ def _eam_recall(state, cues, known, budget):
     return pca.decode(quant.values(r, cues.dtype)).reshape(cues.shape)
 
 
+def _pcn_write(X, params, generator):
+    batch = int(params["batch"])
+    # at least `min_updates` weight steps: a few images in few batches are otherwise barely trained
+    epochs = max(int(params["epochs"]), math.ceil(int(params.get("min_updates", 0)) / math.ceil(X.shape[0] / batch)))
+    net, trace = _pc.train(X, list(params["sizes"]), epochs=epochs, batch=batch,
+                           t_train=int(params["t_train"]), gamma=float(params["train_gamma"]), lr=float(params["lr"]),
+                           generator=generator, optimizer=params.get("optimizer", "sgd"),
+                           init_scale=float(params.get("init_scale", 0.1)), activation=params.get("activation", "tanh"),
+                           center=True, progress=False)
+    memory = {f"W{l + 1}": w for l, w in enumerate(net.weights)} | {"offset": net.offset}
+    return {"memory": memory, "net": net, "params": dict(params),
+            "write_loss": (trace[0]["energy"], trace[-1]["energy"])}
+
+
+def _pcn_recall(state, cues, known, budget):
+    net, p = state["net"], state["params"]
+    gamma, outer = float(p["gamma"]), int(p.get("outer", 1))
+    out = torch.empty_like(cues)
+    partial = known.any(-1)
+    if bool(partial.any()):  # a partial cue: the known sensory nodes clamped, the rest inferred for `budget` steps
+        out[partial] = _pc.recall(net, cues[partial], known[partial], steps=budget, gamma=gamma)[0]
+    if not bool(partial.all()):  # a noisy cue: `outer` rounds of budget // outer steps, each feeding back mu_0
+        out[~partial] = _pc.recall(net, cues[~partial], None, steps=max(budget // outer, 1), gamma=gamma,
+                                   outer=outer)[0]
+    return out
+
+
+def _ae_write(X, params, generator):
+    ae, trace = _autoencoder.train(X, list(params["sizes"]), epochs=int(params["epochs"]), batch=int(params["batch"]),
+                                   lr=float(params["lr"]), generator=generator,
+                                   activation=params.get("activation", "tanh"), center=True, progress=False)
+    memory = {f"W{l + 1}": w for l, w in enumerate(ae.weights)} | {f"b{l + 1}": b for l, b in enumerate(ae.biases)}
+    return {"memory": memory | {"offset": ae.offset}, "net": ae, "params": dict(params),
+            "write_loss": (trace[0]["mse"], trace[-1]["mse"])}
+
+
+def _ae_recall(state, cues, known, budget):
+    iterations = min(int(state["params"]["iterations"]), budget)
+    return _autoencoder.recall(state["net"], cues, known, iterations=iterations)  # all-False rows: no pixel held
+
+
 @dataclass(frozen=True)
 class Adapter:
     """A memory taking the protocol: ``write(images, params, generator) -> state`` and ``recall(state, cues, known,
@@ -394,6 +447,10 @@ ADAPTERS: dict[str, Adapter] = {a.key: a for a in (
     Adapter("kde", "Gaussian KDE / mean shift (Schaeffer et al.)", "dynamics", _kde_write, _kde_recall, "sigma", False),
     Adapter("eam", "entropic register (Hernandez et al.)", "entropic_am + feature_extractors", _eam_write, _eam_recall,
             "sigma", False, iterates=False),
+    Adapter("pcn", "predictive-coding network (Salvatori et al.)", "predictive_coding", _pcn_write, _pcn_recall,
+            "gamma", False),
+    Adapter("ae", "autoencoder (Salvatori et al.'s baseline)", "autoencoder", _ae_write, _ae_recall, "iterations",
+            False),
 )}
 
 
@@ -493,6 +550,6 @@ def evaluate(adapter: Adapter, X: torch.Tensor, test: Cues, val: Cues, params: d
     t = test.to(X.device, X.dtype)
     out, recall_s = _timed(adapter.recall, X.device, state, t.cues, t.known, budget)
     ok, mse = score(X, out, test.source)
-    extras = {k: v for k, v in state.items() if k == "uhop_loss"}
+    extras = {k: v for k, v in state.items() if k == "write_loss"}
     return Evaluation(tuning.value, ok, mse, stored_numbers(state), stored_bytes(state), tuning.write_s, recall_s,
                       tuning, extras)

@@ -5,7 +5,8 @@ No paper compares the memories of this project with each other: each reports its
 its own data and sizes. The protocol of :mod:`assocmem.benchmark` fixes one task, and every model takes it through an
 adapter that calls the core (:data:`assocmem.benchmark.ADAPTERS`): the modern Hopfield network, CDAM at a = 1 and at
 its best a, the kernelized model with U-Hop+ (and its untrained map as a control), DrDAM at two feature budgets, the
-Gaussian-KDE memory, the entropic register, and the nearest-image look-up as a reference.
+Gaussian-KDE memory, the entropic register, the predictive-coding network and its autoencoder baseline, and the
+nearest-image look-up as a reference.
 
 One run covers the three targets. Its work is a list of **cells** ``<model>-<data set>`` (the shard axis at the paper
 scale: one job per cell). For each data set and replicate ``s`` the stored images are the first ``N`` of one seeded
@@ -130,8 +131,8 @@ def run_dataset(images: torch.Tensor, params: dict, dataset: str, models: list[s
                              "query_s": ev.recall_s / max(len(test.kind), 1) if timed else float("nan"),
                              "n_cues": len(test.kind),
                              "budget": params["budget"] if ad.iterates else 1,
-                             **({"uhop_loss_start": ev.extras["uhop_loss"][0],
-                                 "uhop_loss_end": ev.extras["uhop_loss"][1]} if "uhop_loss" in ev.extras else {})})
+                             **({"write_loss_start": ev.extras["write_loss"][0],
+                                 "write_loss_end": ev.extras["write_loss"][1]} if "write_loss" in ev.extras else {})})
                 if bar is not None:
                     bar.update()
     return rows
@@ -139,7 +140,7 @@ def run_dataset(images: torch.Tensor, params: dict, dataset: str, models: list[s
 
 COLUMNS = ["row", "dataset", "seed", "n_stored", "model", "tuned", "value", "kind", "level", "n_cues",
            "fraction_retrieved", "mse_mean", "mse_median", "cue_mse", "grid_value", "stored_numbers", "stored_bytes",
-           "write_s", "query_s", "budget", "uhop_loss_start", "uhop_loss_end"]
+           "write_s", "query_s", "budget", "write_loss_start", "write_loss_end"]
 
 
 def run(images: dict[str, torch.Tensor], params: dict, *, seed: int, device: torch.device, dtype: torch.dtype,
