@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # imported where used: a model run (which begins a target) do
 
 
 def write_target(prefix: Path | str, *, figure, table: pd.DataFrame, meta: dict) -> dict:
-    """Write ``<prefix>.{png,pdf,csv,json}``; return the metadata written.
+    """Write ``<prefix>.{png,pdf,csv,json}`` and close the figure; return the metadata written.
 
     ``meta`` must hold ``claims`` (a list of :class:`assocmem.claims.Claim`); the target name, the verdict and the
     versions are added here.
@@ -47,6 +47,9 @@ def write_target(prefix: Path | str, *, figure, table: pd.DataFrame, meta: dict)
             # No creation date (PDF) and no software string (PNG): a same-seed rerun writes the same bytes.
             figure.savefig(tmp, format=ext, dpi=150 if ext == "png" else None,
                            metadata={"CreationDate": None} if ext == "pdf" else {"Software": None})
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)  # written: a process that builds many targets (the command line, the tests) does not keep it
     write_csv(table, paths["csv"])
     write_json(meta, paths["json"])
     return meta
