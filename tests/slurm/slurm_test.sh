@@ -8,7 +8,7 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${1:-$REPO/.venv/bin/python}
-WORK=$(mktemp -d /tmp/assocmem-slurm.XXXXXX)
+WORK=$(mktemp -d -t assocmem-slurm.XXXXXX)  # under $TMPDIR, else /tmp
 PIDS=()
 log() { echo "[slurm-test] $*"; }
 
