@@ -209,6 +209,29 @@ def test_cue_blocks_cut_per_state_beta_and_clamp_and_equal_the_whole_batch():
     assert torch.equal(blocked.state[clamp], cue[clamp])
 
 
+def test_converged_states_are_left_out_of_later_updates_and_the_result_is_each_state_alone(monkeypatch):
+    g = device.generator(6)
+    Xi = torch.randn(30, 8, generator=g, dtype=torch.float64)
+    cue = Xi[:12] + 0.3 * torch.randn(12, 8, generator=g, dtype=torch.float64)
+    beta = torch.linspace(0.2, 20.0, 12, dtype=torch.float64)  # converge after very different numbers of steps
+    clamp = torch.rand(12, 8, generator=g) < 0.3
+    rows_updated = []
+    real = dynamics.update
+
+    def counted(Xi, x, *args, **kw):
+        rows_updated.append(x.shape[0])
+        return real(Xi, x, *args, **kw)
+
+    monkeypatch.setattr(dynamics, "update", counted)
+    r = dynamics.retrieve(Xi, cue, beta, clamp=clamp, max_steps=50, tol=1e-9)
+    assert rows_updated == [int((r.steps >= k + 1).sum()) for k in range(len(rows_updated))]
+    assert rows_updated[0] == 12 and rows_updated[-1] < 12
+    for i in range(12):
+        alone = dynamics.retrieve(Xi, cue[i:i + 1], beta[i:i + 1], clamp=clamp[i:i + 1], max_steps=50, tol=1e-9)
+        torch.testing.assert_close(r.state[i:i + 1], alone.state, rtol=0, atol=1e-12)
+        assert r.steps[i] == alone.steps[0] and r.converged[i] == alone.converged[0]
+
+
 def test_fixed_budget_and_feature_map_and_batched_memory_sets():
     g = device.generator(5)
     Xi = torch.randn(3, 12, 4, generator=g, dtype=torch.float64)
