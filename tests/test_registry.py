@@ -51,6 +51,17 @@ def test_snakemake_has_a_rule_per_target(tmp_path):
     assert set(registry.targets()) <= rules
 
 
+def test_model_runs_carry_their_priority_to_the_scheduler(tmp_path):
+    runs = registry.runs()
+    first = max(runs.values(), key=lambda t: t.priority)
+    assert first.priority > 0 and first.run_name == "models_comparison"
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                           str(tmp_path), "-n", "--cores", "2", first.name], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    job = proc.stdout.split(f"run={first.run_name}", 1)[1].split("rule ", 1)[0]
+    assert f"priority: {first.priority}" in job
+
+
 def test_command_line_runs_a_target_of_every_paper_at_test_scale(pipeline_run, test_config, tmp_path):
     """`python -m assocmem run <target>` gives the verdict and table of the workflow's run, for the first target of
     every paper (the command line takes one code path for all targets; the workflow runs every one of them)."""

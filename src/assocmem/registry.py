@@ -93,7 +93,9 @@ class Target:
     ``experiment``: its config block under ``experiments:``; ``module``: the experiment module (model run);
     ``run``: the name of its run (targets drawn from one shared run name the same run); ``data``: names in
     :data:`DATA_FILES`; ``threads``, ``mem_mb``, ``runtime`` (minutes at paper scale) and ``gpu``: what a job
-    needs, for local runs and cluster profiles.
+    needs, for local runs and cluster profiles. ``priority``: the model run's place in the local scheduler's order,
+    about its minutes on one core at the quick scale (the longest start first, so that a run on few cores does not
+    end on one long job alone); it changes no result.
     """
 
     name: str
@@ -106,6 +108,7 @@ class Target:
     mem_mb: int = 4000
     runtime: int = 60
     gpu: bool = False
+    priority: int = 0
     summary: str = ""
     shard_axis: str | None = None
 

@@ -14,6 +14,7 @@ rule run_stage:
     wildcard_constraints:
         paper="|".join(PAPERS),
         run="|".join(RUNS),
+    priority: lambda wildcards: RUNS[wildcards.run].priority
     conda:
         "../envs/assocmem.yaml"
     threads: lambda wildcards: RUNS[wildcards.run].threads

@@ -62,7 +62,7 @@ def datasets_of(params: dict) -> tuple[str, ...]:
 
 TARGET_SPECS = tuple(
     Target(name, PAPERS[PAPER_KEY], NAME, __name__, run=RUN, data=datasets_of, threads=1, runtime=240,
-           mem_mb=8000, gpu=True, summary=summary, shard_axis="cells")
+           mem_mb=8000, gpu=True, priority=4, summary=summary, shard_axis="cells")
     for name, summary in (
         ("fig_models_retrieval_vs_stored", "every memory on one task: fraction retrieved vs number stored, per cue"),
         ("fig_models_retrieval_vs_corruption", "every memory on one task: fraction retrieved and error vs cue "

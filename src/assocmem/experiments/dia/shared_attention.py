@@ -54,7 +54,7 @@ PAPER_KEY = "dia"
 PAPER = PAPERS["dia"].citation
 TARGET_SPECS = tuple(
     Target(name, PAPERS["dia"], NAME, __name__, run=RUN, data=("cifar10",), threads=1, runtime=600, mem_mb=8000,
-           gpu=True, summary=summary, shard_axis="cells")
+           gpu=True, priority=1, summary=summary, shard_axis="cells")
     for name, summary in (
         ("fig_dia_attention_correlation",
          "E1: within-stage correlation matrices of per-block attention vectors, SE vs DIA"),

@@ -48,7 +48,7 @@ PAPER_KEY = "diffusion"
 PAPER = PAPERS["diffusion"].citation
 TARGET_SPECS = (
     Target(TARGET, PAPERS["diffusion"], NAME, __name__, data=lambda p: tuple(p["datasets"]), threads=1,
-           runtime=240, mem_mb=16000, gpu=True, shard_axis="ks",
+           runtime=240, mem_mb=16000, gpu=True, priority=1, shard_axis="ks",
            summary="memorisation ratio rho vs training-set size K of DSM-trained U-Nets on MNIST and CIFAR-10"),
 )
 DATASET_CODES = {"mnist": 1, "fashion_mnist": 2, "cifar10": 3}  # seeds keyed by data set and K, not by position

@@ -52,7 +52,7 @@ PAPER = PAPERS["sequential_learning"].citation
 RUN = "dam_sequential"
 TARGET_SPECS = tuple(
     Target(name, PAPERS["sequential_learning"], NAME, __name__, run=RUN, data=("mnist",), threads=1,
-           summary=summary, shard_axis="cells", runtime=240)
+           summary=summary, shard_axis="cells", runtime=240, priority=1)
     for name, summary in (
         ("fig_dam_sequential_accuracy", "accuracy on every seen permuted-MNIST task after each task, per method and n"),
         ("fig_dam_forgetting_vs_vertex", "mean final accuracy and forgetting vs interaction vertex n, per method"),
