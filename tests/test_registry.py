@@ -56,7 +56,8 @@ def test_model_runs_carry_their_priority_to_the_scheduler(tmp_path):
     first = max(runs.values(), key=lambda t: t.priority)
     assert first.priority > 0 and first.run_name == "models_comparison"
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                           str(tmp_path), "-n", "--cores", "2", first.name], capture_output=True, text=True, timeout=300)
+                           str(tmp_path), "-n", "--cores", "2", first.name],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     job = proc.stdout.split(f"run={first.run_name}", 1)[1].split("rule ", 1)[0]
     assert f"priority: {first.priority}" in job
