@@ -61,6 +61,9 @@ def test_model_runs_carry_their_priority_to_the_scheduler(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     job = proc.stdout.split(f"run={first.run_name}", 1)[1].split("rule ", 1)[0]
     assert f"priority: {first.priority}" in job
+    # Its data is prepared first (in an empty directory the dry run includes the preparation).
+    prep = [j for j in proc.stdout.split("rule ")[1:] if j.startswith("prepare_images")]
+    assert len(prep) == 2 and all(f"priority: {first.priority + 1}" in j for j in prep)
 
 
 def test_command_line_runs_a_target_of_every_paper_at_test_scale(pipeline_run, test_config, tmp_path):

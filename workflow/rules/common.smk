@@ -7,6 +7,8 @@ TARGETS = registry.targets()
 # Each model run by name, with its owner target (several targets may draw from one run).
 RUNS = registry.runs()
 PAPERS = registry.PAPERS
+# Data preparation is scheduled before every model run (see each run's `priority` in the registry).
+DATA_PRIORITY = 1 + max(t.priority for t in RUNS.values())
 
 
 def experiment_params(name):

@@ -1,4 +1,5 @@
-# Data preparation: offline mirror (checksum-verified) -> prepared files under resources/data/.
+# Data preparation: offline mirror (checksum-verified) -> prepared files under resources/data/. It runs before any
+# model run (a priority above every run's), since the longest runs wait on it.
 
 
 rule prepare_images:
@@ -9,6 +10,7 @@ rule prepare_images:
         "logs/data/{dataset}.log",
     wildcard_constraints:
         dataset="mnist|fashion_mnist|cifar10",
+    priority: DATA_PRIORITY
     conda:
         "../envs/assocmem.yaml"
     params:
@@ -26,6 +28,7 @@ rule prepare_word_association:
         "logs/data/word_association_{source}.log",
     wildcard_constraints:
         source="usf|eat",
+    priority: DATA_PRIORITY
     conda:
         "../envs/assocmem.yaml"
     params:
@@ -42,6 +45,7 @@ rule prepare_miyashita:
         "resources/data/miyashita.json",
     log:
         "logs/data/miyashita.log",
+    priority: DATA_PRIORITY
     conda:
         "../envs/assocmem.yaml"
     params:
