@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import platform
 import time
 from pathlib import Path
@@ -36,10 +35,10 @@ from assocmem import config as am_config
 from assocmem import device as am_device
 from assocmem.experiments.kde import capacity as kde_capacity
 from assocmem.experiments.khm import capacity as khm_capacity
+from bench_retrieval import write_result
 from gemm_rate import counted_flops, square_gemm_tflops
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 EXPERIMENTS = {"khm_capacity": khm_capacity, "kde_capacity": kde_capacity}
 SIZE_KEYS = {"khm_capacity": ("pattern_dim", "feature_dims", "draws", "m_max"),
              "kde_capacity": ("dims", "sigmas", "n_grid", "seeds", "n_probes")}
@@ -109,9 +108,7 @@ def main(argv=None) -> dict:
             print(f"{name:14s} {scale:6s} {wall:9.2f} s" + (f"  {row['fraction_of_gemm']:.1%} of GEMM" if flops else ""))
     report = {"date": _dt.date.today().isoformat(), "device": am_device.describe(dev),
               "platform": platform.platform(), "torch": torch.__version__, "dtype": "float32", "gemm": gemm, "runs": rows}
-    out = args.out or RESULTS_DIR / f"capacity-{report['date']}-{dev.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_result(report, "capacity", dev, args.out)
     print(f"written to {out}")
     return report
 

@@ -39,8 +39,7 @@ import torch
 
 from assocmem import cdam, graphs
 from assocmem import device as am_device
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from bench_retrieval import write_result
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -167,9 +166,7 @@ def main(argv=None) -> dict:
             "check_max_abs_diff_vs_state_form": forms_diff,
         },
     }
-    out = args.out or RESULTS_DIR / f"cdam-grid-{report['date']}-{dev.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_result(report, "cdam-grid", dev, args.out)
     print(json.dumps(report, indent=2))
     print(f"written to {out}")
     return report

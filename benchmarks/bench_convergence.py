@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import platform
 import time
 from pathlib import Path
@@ -32,9 +31,8 @@ from assocmem import corruption, dynamics
 from assocmem import device as am_device
 from assocmem.data import as_patterns, load_images
 from assocmem.experiments.mhn.image_retrieval import to_patterns
-from bench_retrieval import machine_info, summary, time_calls
+from bench_retrieval import machine_info, summary, time_calls, write_result
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BETAS = [1, 3, 10, 30, 100, 300, 1000, 3000, 10000]  # the quick and test grids of fig_mhn_image_retrieval
 
 
@@ -113,9 +111,7 @@ def main(argv=None) -> dict:
                        "seed": args.seed, "dtype": "float32"},
         "results": results,
     }
-    out = args.out or RESULTS_DIR / f"convergence-{_dt.date.today().isoformat()}-{dev.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(result, "convergence", dev, args.out)
     print(f"total {result['elapsed_s']:.1f} s; written to {out}")
     return result
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import math
 import platform
 import time
@@ -35,10 +34,9 @@ import torch
 
 from assocmem import device as am_device
 from assocmem import random_features as rf
-from bench_retrieval import CpuMonitor, machine_info, summary, time_calls
+from bench_retrieval import CpuMonitor, machine_info, summary, time_calls, write_result
 from gemm_rate import counted_flops, square_gemm_tflops
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUICK = dict(D=256, Y=16384, Q=32, Ks=[2**i for i in range(8, 18)], repeats=5)
 FULL = dict(D=3072, Y=100_000, Q=64, Ks=[2**i for i in range(10, 20)], repeats=5)
 
@@ -175,9 +173,7 @@ def main(argv=None) -> dict:
                    "note": "|grad DrDAM - grad MrDAM| / |grad MrDAM| at the benchmark's queries: a check that both "
                    "steps compute the same model, not an accuracy study"},
     }
-    out = args.out or RESULTS_DIR / f"drdam-{_dt.date.today().isoformat()}-{dev.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(result, "drdam", dev, args.out)
     print(f"sanity: |grad DrDAM - grad MrDAM| / |grad MrDAM| = {rel_err:.3g} at K={kw}; "
           f"total {result['elapsed_s']:.1f} s; written to {out}")
     return result

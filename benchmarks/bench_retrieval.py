@@ -145,6 +145,15 @@ def summary(times: list[float]) -> dict:
     return {"median_s": statistics.median(times), "min_s": min(times), "all_s": times}
 
 
+def write_result(result: dict, name: str, dev: torch.device, out: Path | None = None) -> Path:
+    """Write a benchmark's result as JSON to ``out``, by default ``benchmarks/results/<name>-<date>-<device>.json``
+    (every benchmark keeps its numbers there)."""
+    path = out or RESULTS_DIR / f"{name}-{_dt.date.today().isoformat()}-{dev.type}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
 # --------------------------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------------------------
@@ -569,9 +578,7 @@ def main(argv=None) -> dict:
 
     print_table(result)
     if not args.no_save:
-        path = args.out or RESULTS_DIR / f"retrieval-{result['date']}-{dev.type}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        path = write_result(result, "retrieval", dev, args.out)
         print(f"wrote {path}")
 
     for chk in (agreement, spread_check):
