@@ -232,24 +232,18 @@ def retrieve(
         if by_row and bool(done.any()):
             x = _update_active(Xi, x, cue, beta, clamp, done, steps, tol,
                                lambda xa, ba: update(Xi, xa, ba, similarity, separation, eta, phi, memory_block))
-            if return_trajectory:
-                traj.append(x)
-            if return_energy:
-                energies.append(energy(Xi, x, beta, similarity))
-            if bool(done.all()):
-                break
-            continue
-        new = update(Xi, x, beta, similarity, separation, eta, phi, memory_block)
-        if clamp is not None:
-            new = torch.where(clamp, cue, new)
-        if tol is None:
-            steps += 1
         else:
-            new = torch.where(done[..., None], x, new)
-            moved = (new - x).abs().amax(dim=-1) > tol
-            steps += (~done).long()
-            done |= ~moved
-        x = new
+            new = update(Xi, x, beta, similarity, separation, eta, phi, memory_block)
+            if clamp is not None:
+                new = torch.where(clamp, cue, new)
+            if tol is None:
+                steps += 1
+            else:
+                new = torch.where(done[..., None], x, new)
+                moved = (new - x).abs().amax(dim=-1) > tol
+                steps += (~done).long()
+                done |= ~moved
+            x = new
         if return_trajectory:
             traj.append(x)
         if return_energy:
