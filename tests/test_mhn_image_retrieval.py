@@ -88,3 +88,17 @@ def test_run_is_seeded_and_device_independent_in_shape():
     b = _run(_random_images(), n_stored=[10, 30])
     assert a.equals(b)
     assert len(a) == 2 * 2 * len(PARAMS["betas"])
+
+
+def test_figure_labels_each_data_sets_own_sizes():
+    """At the paper scale "all" is 60,000 MNIST but 50,000 CIFAR-10 images: each data set gets a legend naming its
+    own N, not the other's."""
+    import matplotlib.pyplot as plt
+
+    a = _run(_random_images(300, 1), n_stored=[10, 300]).assign(dataset="mnist")
+    b = _run(_random_images(200, 2), n_stored=[10, 200]).assign(dataset="cifar10")
+    f = fig.make_figure(pd.concat([a, b], ignore_index=True), "caption")
+    labels = {ax.get_title().split(",")[0]: [t.get_text() for t in ax.get_legend().get_texts()]
+              for ax in f.axes if ax.get_legend() is not None}
+    plt.close(f)
+    assert labels == {"CIFAR-10": ["N=10", "N=200"], "MNIST": ["N=10", "N=300"]}

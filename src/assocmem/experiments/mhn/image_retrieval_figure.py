@@ -109,7 +109,11 @@ def make_figure(table: pd.DataFrame, caption_text: str):
     plt, sns = pyplot()
     panels = list(table.groupby(["dataset", "corruption"], sort=True).groups)
     fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 5.6), sharex=True, squeeze=False)
-    palette = sns.color_palette("viridis", n_colors=table["n_stored"].nunique())
+    # Colours by rank of N within a data set ("all" differs between data sets: a legend for each one then).
+    sizes = table.groupby("dataset")["n_stored"].unique().map(sorted)
+    palette = sns.color_palette("viridis", n_colors=max(len(v) for v in sizes))
+    legend_at = ({max(j for j, (d, _) in enumerate(panels) if d == ds) for ds in sizes.index}
+                 if len({tuple(v) for v in sizes}) > 1 else {len(panels) - 1})
     for j, (ds, kind) in enumerate(panels):
         sub = table[(table["dataset"] == ds) & (table["corruption"] == kind)]
         for i, (metric, label) in enumerate([("fraction_retrieved", "fraction retrieved"),
@@ -128,7 +132,8 @@ def make_figure(table: pd.DataFrame, caption_text: str):
                 ax.set_ylim(-0.03, 1.03)
             else:
                 ax.set_xlabel(r"inverse temperature $\beta$")
-    axes[0, -1].legend(title="stored", fontsize=7, title_fontsize=7, loc="lower right")
+    for j in legend_at:
+        axes[0, j].legend(title="stored", fontsize=7, title_fontsize=7, loc="lower right")
     fig.tight_layout()
     add_caption(fig, caption_text)
     return fig
