@@ -134,6 +134,9 @@ def test_blocks_are_reproducible_and_independent_of_the_batch():
     assert torch.equal(rf.write(f, Xi, omega=held), T)
     E, G = rf.energy(f, T, x), rf.grad(f, T, x)
     assert torch.equal(rf.energy(f, T, x, omega=held), E) and torch.equal(rf.grad(f, T, x, omega=held), G)
+    E1, G1 = rf.energy_and_grad(f, T, x)  # one pass over the blocks gives both
+    torch.testing.assert_close(E1, E, rtol=1e-14, atol=1e-15)
+    assert torch.equal(G1, G)
     for part in (x[:1], x[2:5]):
         idx = slice(0, 1) if part.shape[0] == 1 else slice(2, 5)
         torch.testing.assert_close(rf.energy(f, T, part), E[idx], rtol=1e-13, atol=1e-14)

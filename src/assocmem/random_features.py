@@ -111,26 +111,32 @@ def _blocks(f: Features, x: torch.Tensor, omega: Iterable[Block] | None) -> Iter
 
 
 def _phi(f: Features, om: torch.Tensor, b: torch.Tensor, x: torch.Tensor, derivative: bool = False):
-    """Features of the rows of ``x`` on one block, ``(Q, parts, n)``, and (if asked) their derivative in ``u``."""
-    u = math.sqrt(f.beta) * (x @ om.T)
+    """Features of the rows of ``x`` on one block, as one ``(Q, n)`` tensor per part, and (if asked) their derivative
+    in ``u`` as ``(c, d)`` per part: ``d phi_part / du = c * d``, with ``d`` often a part of ``phi`` itself.
+
+    Parts are separate tensors (not stacked) and ``u`` is updated in place, so a block costs one ``(Q, n)`` product
+    and one tensor per part; autograd still differentiates through it (only outputs of ``mm`` are modified).
+    """
+    u = (x @ om.T).mul_(math.sqrt(f.beta))
     if f.kind in ("cos", "sincos"):
-        h = u + b
+        h = u.add_(b)
         if f.kind == "cos":
             w = math.sqrt(2.0 / f.Y)
-            return (w * torch.cos(h))[:, None], ((-w * torch.sin(h))[:, None] if derivative else None)
-        phi = torch.stack([torch.cos(h), torch.sin(h)], 1) / math.sqrt(f.Y)
-        return phi, (torch.stack([-phi[:, 1], phi[:, 0]], 1) if derivative else None)
+            return [torch.cos(h).mul_(w)], ([(-w, torch.sin(h))] if derivative else None)
+        c, s = torch.cos(h).div_(math.sqrt(f.Y)), torch.sin(h).div_(math.sqrt(f.Y))
+        return [c, s], ([(-1.0, s), (1.0, c)] if derivative else None)
     sq = f.beta * (x * x).sum(-1, keepdim=True)
     if f.kind == "exp":
-        phi = (torch.exp(u - sq) / math.sqrt(f.Y))[:, None]
-        return phi, (phi if derivative else None)
-    phi = torch.stack([torch.exp(u - sq), torch.exp(-u - sq)], 1) / math.sqrt(2.0 * f.Y)
-    return phi, (torch.stack([phi[:, 0], -phi[:, 1]], 1) if derivative else None)
+        e = torch.exp(u.sub_(sq + math.log(f.Y) / 2))
+        return [e], ([(1.0, e)] if derivative else None)
+    shift = sq + math.log(2.0 * f.Y) / 2
+    plus, minus = torch.exp(u - shift), torch.exp(u.neg_().sub_(shift))
+    return [plus, minus], ([(1.0, plus), (-1.0, minus)] if derivative else None)
 
 
 def features(f: Features, x: torch.Tensor, omega: Iterable[Block] | None = None) -> torch.Tensor:
     """``phi(x)`` for every row of ``x``, ``(Q, parts, Y)`` (whole: for small Y, tests and autograd)."""
-    return torch.cat([_phi(f, om, b, x)[0] for _, om, b in _blocks(f, x, omega)], -1)
+    return torch.cat([torch.stack(_phi(f, om, b, x)[0], 1) for _, om, b in _blocks(f, x, omega)], -1)
 
 
 def write(f: Features, Xi: torch.Tensor, T: torch.Tensor | None = None, omega: Iterable[Block] | None = None,
@@ -142,7 +148,8 @@ def write(f: Features, Xi: torch.Tensor, T: torch.Tensor | None = None, omega: I
     out = Xi.new_zeros(f.parts, f.Y) if T is None else T.clone()
     for start, om, b in _blocks(f, Xi, omega):
         for lo in range(0, Xi.shape[0], chunk):
-            out[:, start:start + om.shape[0]] += _phi(f, om, b, Xi[lo:lo + chunk])[0].sum(0)
+            for p, phi in enumerate(_phi(f, om, b, Xi[lo:lo + chunk])[0]):
+                out[p, start:start + om.shape[0]] += phi.sum(0)
     return out
 
 
@@ -153,12 +160,26 @@ def _score(f: Features, T: torch.Tensor, x: torch.Tensor, omega, with_grad: bool
     for start, om, b in _blocks(f, x, omega):
         t = T[:, start:start + om.shape[0]]
         phi, dphi = _phi(f, om, b, x, with_grad)
-        S = S + phi.flatten(1) @ t.flatten()
-        if with_grad:
-            G = G + ((dphi * t).sum(1) @ om) * math.sqrt(f.beta)
+        for p, part in enumerate(phi):
+            S = S + part @ t[p]
+        if with_grad:  # sum over parts of (d phi / du) * T, one (Q, n) tensor, then one product with Omega
+            w = None
+            for p, (c, d) in enumerate(dphi):
+                w = d * (c * t[p]) if w is None else w.addcmul_(d, c * t[p])
+            G = G + (w @ om).mul_(math.sqrt(f.beta))
     if with_grad and f.kind in ("exp", "expexp"):
         G = G - (2 * f.beta) * x * S[:, None]
     return S, G
+
+
+def _energy_from(f: Features, S: torch.Tensor, log: bool) -> torch.Tensor:
+    return -(torch.log(S.clamp_min(CLIP)) if log else S) / f.beta
+
+
+def _grad_from(f: Features, S: torch.Tensor, G: torch.Tensor, log: bool) -> torch.Tensor:
+    if not log:
+        return -G / f.beta
+    return torch.where((S > CLIP)[:, None], -G / (f.beta * S.clamp_min(CLIP)[:, None]), torch.zeros_like(G))
 
 
 def score(f: Features, T: torch.Tensor, x: torch.Tensor, omega: Iterable[Block] | None = None) -> torch.Tensor:
@@ -169,8 +190,7 @@ def score(f: Features, T: torch.Tensor, x: torch.Tensor, omega: Iterable[Block] 
 def energy(f: Features, T: torch.Tensor, x: torch.Tensor, log: bool = True,
            omega: Iterable[Block] | None = None) -> torch.Tensor:
     """DrDAM energy per state, ``(Q,)``: ``-(1/beta) log max(S_hat, 1e-5)``, or ``-(1/beta) S_hat`` if not ``log``."""
-    S = score(f, T, x, omega)
-    return -(torch.log(S.clamp_min(CLIP)) if log else S) / f.beta
+    return _energy_from(f, score(f, T, x, omega), log)
 
 
 def grad(f: Features, T: torch.Tensor, x: torch.Tensor, log: bool = True,
@@ -183,10 +203,14 @@ def grad(f: Features, T: torch.Tensor, x: torch.Tensor, log: bool = True,
     cos h]`` (the spec's ``g``); exp: ``phi``; expexp: ``[phi_+; -phi_-]``. Then ``grad E_hat = -(1/beta)
     grad S_hat / S_hat`` where ``S_hat > 1e-5`` and 0 where the clip is active (NoLog: ``-(1/beta) grad S_hat``).
     """
+    return energy_and_grad(f, T, x, log, omega)[1]
+
+
+def energy_and_grad(f: Features, T: torch.Tensor, x: torch.Tensor, log: bool = True,
+                    omega: Iterable[Block] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`energy` and :func:`grad` from one pass over the blocks (the features are computed once)."""
     S, G = _score(f, T, x, omega, True)
-    if not log:
-        return -G / f.beta
-    return torch.where((S > CLIP)[:, None], -G / (f.beta * S.clamp_min(CLIP)[:, None]), torch.zeros_like(G))
+    return _energy_from(f, S, log), _grad_from(f, S, G, log)
 
 
 def mr_energy(Xi: torch.Tensor, x: torch.Tensor, beta) -> torch.Tensor:

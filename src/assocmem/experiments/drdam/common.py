@@ -73,9 +73,8 @@ def compare(f: rf.Features, T: torch.Tensor, Xi: torch.Tensor, x: torch.Tensor, 
     """DrDAM (``f``, ``T``) and MrDAM (memories ``Xi``) at the states ``x`` ``(Q, D)``: energies ``E_hat``, ``E``
     ``(Q,)`` and gradients ``G_hat``, ``G`` ``(Q, D)``, and ``clipped`` (``S_hat`` at the clip: ``E_hat`` =
     ``-log(1e-5) / beta``)."""
-    E_hat = rf.energy(f, T, x, omega=omega)
-    return {"E_hat": E_hat, "E": rf.mr_energy(Xi, x, f.beta), "G_hat": rf.grad(f, T, x, omega=omega),
-            "G": rf.mr_grad(Xi, x, f.beta),
+    E_hat, G_hat = rf.energy_and_grad(f, T, x, omega=omega)
+    return {"E_hat": E_hat, "E": rf.mr_energy(Xi, x, f.beta), "G_hat": G_hat, "G": rf.mr_grad(Xi, x, f.beta),
             "clipped": E_hat >= -torch.log(torch.tensor(rf.CLIP, dtype=E_hat.dtype)) / f.beta * (1 - 1e-9)}
 
 
