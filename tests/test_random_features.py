@@ -152,6 +152,25 @@ def test_blocks_are_reproducible_and_independent_of_the_batch():
 # ----------------------------------------------------------------------------- DrDAM -> MrDAM
 
 
+@pytest.mark.parametrize("kind", sorted(rf.KINDS))
+def test_cpu_row_tiles_change_only_the_order_of_summation(kind, monkeypatch):
+    """A block computed in row tiles (the CPU path, to keep temporaries small) gives the whole block's write, energy
+    and gradient up to round-off; the tile is 256 rows here, so blocks of 700 split into 256 + 256 + 188."""
+    D, K = 9, 40
+    Xi = _binary(12, K, D)
+    x = Xi + 0.03 * torch.randn(K, D, generator=device.generator(13), dtype=DT)
+    f = rf.Features(kind, 1500, D, 6.0, seed=14, block=700)
+    monkeypatch.setattr(rf, "CPU_TILE_BYTES", 2**40)
+    T, (E, G) = rf.write(f, Xi), rf.energy_and_grad(f, rf.write(f, Xi), x)
+    monkeypatch.setattr(rf, "CPU_TILE_BYTES", 1)
+    assert len(list(rf._blocks(f, x, None))) == 2 * 3 + 1  # two blocks of 700 in 3 tiles, the last block of 100
+    T2 = rf.write(f, Xi)
+    E2, G2 = rf.energy_and_grad(f, T2, x)
+    torch.testing.assert_close(T2, T, rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(E2, E, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(G2, G, rtol=1e-10, atol=1e-12)
+
+
 def test_drdam_approaches_mrdam_as_Y_grows():
     D, K, beta = 30, 20, 10.0
     Xi = _binary(12, K, D)

@@ -83,7 +83,7 @@ def make_figure(table: pd.DataFrame, caption_text: str):
     dims, betas = sorted(table["D"].unique()), sorted(table["beta"].unique())
     colors = dict(zip(betas, sns.color_palette("viridis", len(betas))))
     styles = dict(zip(dims, ["-", "--", ":", "-."]))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, (col, (q, se, label)) in zip(axes, QUANTITIES.items()):
         for D in dims:
             for beta in betas:
@@ -94,7 +94,7 @@ def make_figure(table: pd.DataFrame, caption_text: str):
         ax.set_yscale("log")
         ax.set_xlabel("K (stored memories)")
         ax.set_ylabel(label)
-    axes[0].legend(fontsize=6, ncol=2)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves cross the middle
     fig.tight_layout()
     add_caption(fig, caption_text, width=130)
     return fig
