@@ -114,7 +114,7 @@ plan_drdam() {
         tests/test_devices.py
     # 2. One DSM iteration and sampling step of the E4 U-Nets, with the device's own GEMM rate measured in the same
     # run: its projection of the E4 paper scale on this device.
-    local scales=(quick paper); [ "$SCALE" = paper ] || scales=(test)
+    local scales=(quick paper --repeats 20); [ "$SCALE" = paper ] || scales=(test)
     step bench_diffusion 90 $PY benchmarks/bench_diffusion.py --device "$DEV" --scales "${scales[@]}" \
         --out "$OUT/bench/diffusion.json"
     # 3. Paper scale, one target after the other on the GPU (both are GEMM-bound with Omega held); each runs shard by

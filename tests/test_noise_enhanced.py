@@ -276,6 +276,16 @@ def test_dense_update_at_zero_temperature_is_the_sign_of_the_core_update():
     assert set(hot.unique().tolist()) == {-1.0, 1.0} and not torch.equal(hot, out)
 
 
+def test_dense_update_in_state_blocks_equals_one_block(monkeypatch):
+    g = generator(1)
+    Xi = torch.randint(0, 2, (50, 16), generator=g).float() * 2 - 1
+    x = torch.randint(0, 2, (37, 16), generator=g).float() * 2 - 1
+    beta, zero = torch.linspace(0.05, 1.0, 37), torch.zeros(37)
+    whole = dense.noisy_update(Xi, x, beta, zero, g)
+    monkeypatch.setattr(dense, "STATE_BLOCK", 8)  # 5 blocks, the last one short
+    assert torch.equal(dense.noisy_update(Xi, x, beta, zero, g), whole)
+
+
 def test_dense_claim_can_fail_and_pass():
     rows = [dict(beta=1.0, corruption=c, temperature=t, retrieved=r, n_cues=200)
             for c, t, r in [(0.1, 0, 1.0), (0.1, 0.2, 1.0), (0.3, 0, 0.5), (0.3, 0.2, 0.5)]]

@@ -152,10 +152,11 @@ def _update_active(Xi, x, cue, beta, clamp, done, steps, tol, step):
     the matrix products see fewer rows). ``done`` and ``steps`` are updated in place; returns the new states."""
     act = (~done).nonzero().squeeze(1)
     b = torch.as_tensor(beta)
-    new = step(x[act], b.to(x.device)[act] if b.ndim == 1 else beta)
+    xa = x[act]
+    new = step(xa, b.to(x.device)[act] if b.ndim == 1 else beta)
     if clamp is not None:
         new = torch.where(clamp[act] if clamp.ndim == 2 else clamp, cue[act], new)
-    moved = (new - x[act]).abs().amax(dim=-1) > tol
+    moved = (new - xa).abs().amax(dim=-1) > tol
     steps[act] += 1
     done[act] = ~moved
     return x.index_copy(0, act, new)
