@@ -8,10 +8,11 @@
 # OUT: folder for logs, benchmark JSON and results (packed into OUT/gpu_session.tgz at the end); MIRROR: the offline
 # data folder with SHA256SUMS; SECONDS: the whole budget (default 540); SCALE: paper (default) or test, for the CPU
 # dry run (DEVICE=cpu); PLAN: what to run (default drdam):
-#   drdam     issue 14: mnist/ and cifar10/ of the mirror; the DrDAM and DSM benchmarks' GPU rows, then the paper
-#             scale of fig_drdam_retrieval_agreement (Fig 4A, 9 Y shards) and fig_drdam_image_completion (Figs 1,
-#             2, 4B). E4 (fig_diffusion_memorisation_images) is not in it: benchmarks/bench_diffusion.py projects
-#             its paper scale at hours of one GPU (a cluster job, profiles/slurm), and its GPU row measures that.
+#   drdam     issue 14: mnist/ and cifar10/ of the mirror; the DSM benchmark's GPU row, the paper scale of
+#             fig_drdam_retrieval_agreement (Fig 4A, 9 Y shards) and fig_drdam_image_completion (Figs 1, 2, 4B),
+#             then the DrDAM benchmark's GPU row. E4 (fig_diffusion_memorisation_images) is not in it:
+#             benchmarks/bench_diffusion.py projects its paper scale at hours of one GPU (a cluster job,
+#             profiles/slurm), and its GPU row measures that.
 #   capacity  the first session (2026-11-26): mnist/, fashion_mnist/, word_association/; retrieval, CDAM-grid and
 #             capacity benchmarks, then fig_capacity_vs_feature_dim and fig_cdam_word_association at paper scale.
 # Needs only Python with the package's dependencies (no Snakemake): the package is used from src/ and every step is
