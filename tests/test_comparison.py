@@ -226,6 +226,22 @@ def test_adapters_are_the_core_models():
     torch.testing.assert_close(out, P, rtol=0, atol=1e-3)
 
 
+def test_khm_write_in_loss_blocks_equals_one_block(monkeypatch):
+    X = torch.rand(40, 16, generator=device.generator(3), dtype=torch.float64)
+    for p in ({"feature_dim": 6}, {"feature_dim": 6, "uhop_steps": 3, "uhop_lr": 0.05}):  # khm_raw, full-batch U-Hop+
+        whole = bm.ADAPTERS["khm_raw"].write(X, p, device.generator(4))
+        monkeypatch.setattr(bm, "KHM_LOSS_BLOCK", 7)  # 6 blocks of the 40 x 40 pair matrix, the last one short
+        blocked = bm.ADAPTERS["khm_raw"].write(X, p, device.generator(4))
+        monkeypatch.setattr(bm, "KHM_LOSS_BLOCK", 1024)
+        torch.testing.assert_close(blocked["write_loss"], whole["write_loss"], rtol=1e-12, atol=0)
+        torch.testing.assert_close(blocked["memory"]["W"], whole["memory"]["W"], rtol=1e-10, atol=1e-12)
+    seen = []  # and the write does ask for blocks (equal values alone would not show it)
+    train = kernelized.uhop_train
+    monkeypatch.setattr(kernelized, "uhop_train", lambda *a, **k: seen.append(k.get("block")) or train(*a, **k))
+    bm.ADAPTERS["khm_raw"].write(X, {"feature_dim": 6}, device.generator(4))
+    assert seen == [bm.KHM_LOSS_BLOCK]
+
+
 def test_clamping_keeps_the_known_pixels():
     g = device.generator(9)
     X = torch.rand(10, 16, generator=g, dtype=torch.float64)
